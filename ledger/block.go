@@ -96,11 +96,23 @@ func VerifyBlock(b *pb.Block, v BlockVerifier) (*pb.BlockHeader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(h.GetDataHash(), DataHash(b.GetData().GetTransactions())) {
-		return nil, fmt.Errorf("block %d: %w", h.GetNumber(), ErrBadDataHash)
-	}
-	if err := v.VerifyBlockSignature(b.GetHeader(), b.GetMetadata().GetSignature()); err != nil {
-		return nil, fmt.Errorf("block %d: %w: %v", h.GetNumber(), ErrBadSignature, err)
+	if err := verifyContent(b, h, v); err != nil {
+		return nil, fmt.Errorf("block %d: %w", h.GetNumber(), err)
 	}
 	return h, nil
+}
+
+// verifyContent checks the data hash and the orderer signature of a block
+// whose header h was parsed from b. Its errors do not name the block.
+func verifyContent(b *pb.Block, h *pb.BlockHeader, v BlockVerifier) error {
+	if !bytes.Equal(h.GetDataHash(), DataHash(b.GetData().GetTransactions())) {
+		return ErrBadDataHash
+	}
+	if v == nil {
+		return ErrNoVerifier
+	}
+	if err := v.VerifyBlockSignature(b.GetHeader(), b.GetMetadata().GetSignature()); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+	}
+	return nil
 }
