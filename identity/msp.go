@@ -3,47 +3,12 @@ package identity
 import (
 	"crypto/ed25519"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"maps"
-	"math/big"
 	"slices"
 	"sync"
 	"time"
 )
-
-// The MSP's verdicts on a remote certificate or signature. Every rejection
-// wraps exactly one of these (or ErrNotEd25519 / ErrBadRole for a
-// certificate no blockgossip CA would issue), so callers can use errors.Is.
-var (
-	ErrUnknownCA    = errors.New("certificate does not chain to a trusted org CA: add the org's CA to the network description or re-issue the certificate")
-	ErrExpired      = errors.New("certificate expired: issue a new one")
-	ErrNotYetValid  = errors.New("certificate not yet valid: check the clocks or the certificate's NotBefore")
-	ErrRevoked      = errors.New("certificate revoked")
-	ErrBadSignature = errors.New("signature does not verify under the certificate's key")
-)
-
-// Member is what validating a remote certificate yields.
-type Member struct {
-	ID      PKIID
-	Org     string
-	Role    Role
-	Name    string
-	Cert    *x509.Certificate
-	CertDER []byte
-}
-
-// PublicKey returns the member's ed25519 key.
-func (m *Member) PublicKey() ed25519.PublicKey { return m.Cert.PublicKey.(ed25519.PublicKey) }
-
-// Verify checks sig over msg under the member's key. It does not re-check
-// the certificate: use MSP.VerifySignature for that.
-func (m *Member) Verify(msg, sig []byte) error {
-	if !ed25519.Verify(m.PublicKey(), msg, sig) {
-		return fmt.Errorf("member %s (%s): %w", m.Name, m.Org, ErrBadSignature)
-	}
-	return nil
-}
 
 // maxCached bounds the cache of chain-checked certificates; it is cleared
 // when full. A network has far fewer members than this.
@@ -237,50 +202,4 @@ func (m *MSP) VerifySignature(certDER, msg, sig []byte) (*Member, error) {
 		return nil, err
 	}
 	return mem, nil
-}
-
-// SetRevoked replaces the revocation list with serials, then calls every
-// subscriber (so that, say, comm re-checks its open streams).
-func (m *MSP) SetRevoked(serials []*big.Int) {
-	set := make(map[string]struct{}, len(serials))
-	for _, s := range serials {
-		if s != nil {
-			set[s.Text(16)] = struct{}{}
-		}
-	}
-	m.mu.Lock()
-	m.revoked = set
-	ids := slices.Sorted(maps.Keys(m.subs))
-	fns := make([]func(), len(ids))
-	for i, id := range ids {
-		fns[i] = m.subs[id]
-	}
-	m.mu.Unlock()
-	for _, fn := range fns {
-		fn()
-	}
-}
-
-// IsRevoked reports whether serial is on the revocation list.
-func (m *MSP) IsRevoked(serial *big.Int) bool {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	_, ok := m.revoked[serial.Text(16)]
-	return ok
-}
-
-// Subscribe registers fn to be called, on SetRevoked's goroutine and in
-// subscription order, after every SetRevoked. fn must not block for long
-// and must not call SetRevoked. cancel unregisters it; it is idempotent.
-func (m *MSP) Subscribe(fn func()) (cancel func()) {
-	m.mu.Lock()
-	id := m.nextSub
-	m.nextSub++
-	m.subs[id] = fn
-	m.mu.Unlock()
-	return func() {
-		m.mu.Lock()
-		delete(m.subs, id)
-		m.mu.Unlock()
-	}
 }
