@@ -1,0 +1,302 @@
+package election
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/blockgossip/blockgossip/identity"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// ErrNoRand is returned by New when no random source is given.
+var ErrNoRand = errors.New("election: nil *rand.Rand; pass a seeded source (rand.New(rand.NewPCG(seed, 0)))")
+
+// Candidate is a live peer of the organisation as membership sees it, with
+// the ledger height it last advertised.
+type Candidate struct {
+	ID     identity.PKIID
+	Height uint64
+}
+
+// peerState is what the engine remembers of one remote peer.
+type peerState struct {
+	incarnation uint64
+	sequence    uint64
+	lastTick    int64  // when we last accepted a message from it
+	height      uint64 // the ledger height its last message carried
+	proposedAt  int64  // tick of its last proposal; -1 if none
+}
+
+// Engine is one peer's view of its organisation's election. It is not safe
+// for concurrent use: one goroutine (the node's loop) calls every method.
+type Engine struct {
+	cfg         Config
+	self        identity.PKIID
+	incarnation uint64
+	sequence    uint64
+	now         int64
+	selfHeight  uint64
+
+	leading    bool
+	hasLeader  bool // a remote leader is known (never true while leading)
+	leader     identity.PKIID
+	lastHeard  int64 // tick of the known leader's last declaration
+	declareNow bool  // a rival proposal or declaration was heard: declare at the next tick
+
+	proposing     bool
+	fallback      bool  // proposing although behind: no up-to-date peer did
+	electionStart int64 // tick our current proposal round began
+	lastSent      int64 // tick of our last proposal or declaration
+	quietUntil    int64 // no proposal before this tick (after Yield or a lost round)
+	behindSince   int64 // first tick we were leaderless but too far behind to propose; -1 if not
+
+	peers map[identity.PKIID]*peerState
+}
+
+// New returns an engine for the peer self. rng seeds its incarnation (which
+// tells a restarted peer's messages from its previous life's).
+func New(cfg Config, self identity.PKIID, rng *rand.Rand) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if rng == nil {
+		return nil, ErrNoRand
+	}
+	if self.IsZero() {
+		return nil, fmt.Errorf("election: zero PKI-ID for self; pass the peer's identity.PKIID")
+	}
+	return &Engine{
+		cfg:         cfg,
+		self:        self,
+		incarnation: rng.Uint64(),
+		lastSent:    -1 << 62,
+		behindSince: -1,
+		peers:       make(map[identity.PKIID]*peerState),
+	}, nil
+}
+
+// IsLeader reports whether this peer leads its organisation now.
+func (e *Engine) IsLeader() bool {
+	if e.cfg.Static {
+		return e.cfg.StaticLeader
+	}
+	return e.leading
+}
+
+// Leader returns the leader this peer believes in, if any (itself when it
+// leads). In static mode only a static leader knows one: itself.
+func (e *Engine) Leader() (identity.PKIID, bool) {
+	switch {
+	case e.IsLeader():
+		return e.self, true
+	case e.hasLeader && !e.cfg.Static:
+		return e.leader, true
+	}
+	return identity.PKIID{}, false
+}
+
+// Yield gives up leadership (for example when the leader cannot reach the
+// orderer): the peer stops declaring and does not propose itself until the
+// others have had time to notice its silence and elect someone else
+// (LeaderAliveThreshold+ElectionDuration+DeclarationInterval+1 ticks). It
+// does nothing if the peer does not lead.
+func (e *Engine) Yield() {
+	if !e.leading || e.cfg.Static {
+		return
+	}
+	e.leading = false
+	e.quietUntil = e.now + int64(e.cfg.LeaderAliveThreshold+e.cfg.ElectionDuration+e.cfg.DeclarationInterval+1)
+}
+
+// Tick advances logical time by one tick. orgPeers are the live peers of the
+// organisation as membership sees them (self may be included; it is
+// ignored), selfHeight this peer's ledger height. It returns the messages to
+// broadcast to the organisation's live peers (signed by the caller); nil
+// most of the time.
+func (e *Engine) Tick(orgPeers []Candidate, selfHeight uint64) []*pb.LeadershipMessage {
+	if e.cfg.Static {
+		return nil
+	}
+	e.now++
+	e.selfHeight = selfHeight
+	e.forgetStale()
+	best := e.bestHeight(orgPeers)
+
+	if e.leading {
+		if e.declareNow || e.now-e.lastSent >= int64(e.cfg.DeclarationInterval) {
+			return e.send(true)
+		}
+		return nil
+	}
+	if e.hasLeader {
+		if e.now-e.lastHeard <= int64(e.cfg.LeaderAliveThreshold) {
+			return nil
+		}
+		e.hasLeader = false // the leader is silent: presumed dead
+	}
+	if e.now <= int64(e.cfg.StartupGrace) || e.now < e.quietUntil {
+		return nil
+	}
+	if e.proposing {
+		return e.continueRound(best)
+	}
+	return e.maybePropose(best)
+}
+
+// maybePropose starts a proposal round if this peer may lead.
+func (e *Engine) maybePropose(best uint64) []*pb.LeadershipMessage {
+	e.fallback = false
+	if !e.upToDate(e.selfHeight, best) {
+		if e.behindSince < 0 {
+			e.behindSince = e.now
+		}
+		// Some leader behind is better than none: if no up-to-date peer
+		// has led for a whole threshold, propose anyway.
+		if e.now-e.behindSince < int64(e.cfg.LeaderAliveThreshold) {
+			return nil
+		}
+		e.fallback = true
+	}
+	e.behindSince = -1
+	e.proposing = true
+	e.electionStart = e.now
+	return e.send(false)
+}
+
+// continueRound repeats our proposal, or ends the round: we lead if no
+// better proposal was heard.
+func (e *Engine) continueRound(best uint64) []*pb.LeadershipMessage {
+	if e.now-e.electionStart < int64(e.cfg.ElectionDuration) {
+		if !e.beaten(best) && e.now-e.lastSent >= int64(e.cfg.DeclarationInterval) {
+			return e.send(false)
+		}
+		return nil
+	}
+	e.proposing = false
+	if e.beaten(best) {
+		// Give the winner a declaration interval to announce itself
+		// before proposing again.
+		e.quietUntil = e.now + int64(e.cfg.DeclarationInterval)
+		return nil
+	}
+	e.leading = true
+	return e.send(true)
+}
+
+// beaten reports whether a better proposal than ours was heard during (or
+// shortly before) our round.
+func (e *Engine) beaten(best uint64) bool {
+	if !e.fallback && !e.upToDate(e.selfHeight, best) {
+		return true // we fell behind during the round
+	}
+	since := e.electionStart - int64(e.cfg.ElectionDuration)
+	for id, p := range e.peers {
+		if p.proposedAt >= since && id.Less(e.self) && (e.fallback || e.upToDate(p.height, best)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Step handles a leadership message from the peer from, which must be the
+// message's authenticated originator. Anything malformed, foreign, replayed
+// or stale is ignored: a remote peer cannot make Step fail or panic.
+func (e *Engine) Step(from identity.PKIID, msg *pb.LeadershipMessage) {
+	if e.cfg.Static || msg == nil || from == e.self || from.IsZero() {
+		return
+	}
+	if len(msg.GetPkiId()) != 0 && !bytes.Equal(msg.GetPkiId(), from[:]) {
+		return // a peer speaking for another
+	}
+	if e.cfg.Org != "" && msg.GetOrg() != e.cfg.Org {
+		return
+	}
+	p := e.peers[from]
+	if p == nil {
+		p = &peerState{proposedAt: -1}
+		e.peers[from] = p
+	} else if msg.GetIncarnation() == p.incarnation && msg.GetSequence() <= p.sequence {
+		return // duplicate or reordered
+	}
+	p.incarnation, p.sequence = msg.GetIncarnation(), msg.GetSequence()
+	p.lastTick = e.now
+	p.height = msg.GetLedgerHeight()
+	if msg.GetDeclaration() {
+		e.onDeclaration(from)
+		return
+	}
+	p.proposedAt = e.now
+	if e.leading {
+		e.declareNow = true // quash the election at once
+	}
+}
+
+// onDeclaration settles who leads when from declares itself.
+func (e *Engine) onDeclaration(from identity.PKIID) {
+	switch {
+	case e.leading && from.Less(e.self):
+		e.leading = false // two leaders: the higher ID steps down
+		e.follow(from)
+	case e.leading:
+		e.declareNow = true // let the higher-ID leader hear us soon
+	case !e.hasLeader || from == e.leader || from.Less(e.leader):
+		e.follow(from)
+	}
+}
+
+func (e *Engine) follow(leader identity.PKIID) {
+	e.hasLeader = true
+	e.leader = leader
+	e.lastHeard = e.now
+	e.proposing = false
+	e.behindSince = -1
+}
+
+// send builds our next proposal or declaration.
+func (e *Engine) send(declaration bool) []*pb.LeadershipMessage {
+	e.sequence++
+	e.lastSent = e.now
+	e.declareNow = false
+	return []*pb.LeadershipMessage{{
+		PkiId:        e.self.Bytes(),
+		Org:          e.cfg.Org,
+		Declaration:  declaration,
+		Incarnation:  e.incarnation,
+		Sequence:     e.sequence,
+		LedgerHeight: e.selfHeight,
+	}}
+}
+
+// upToDate reports whether a peer at height h may lead given the best height
+// known.
+func (e *Engine) upToDate(h, best uint64) bool {
+	return !e.cfg.PreferUpToDate || h+e.cfg.MaxLag >= best
+}
+
+// bestHeight is the highest ledger height among self, the live org peers and
+// peers heard from recently.
+func (e *Engine) bestHeight(orgPeers []Candidate) uint64 {
+	best := e.selfHeight
+	for _, c := range orgPeers {
+		best = max(best, c.Height)
+	}
+	for _, p := range e.peers {
+		if e.now-p.lastTick <= int64(e.cfg.LeaderAliveThreshold) {
+			best = max(best, p.height)
+		}
+	}
+	return best
+}
+
+// forgetStale drops peers not heard from for long enough that neither their
+// proposals nor their sequence numbers matter any more; it bounds memory.
+func (e *Engine) forgetStale() {
+	horizon := int64(2*e.cfg.LeaderAliveThreshold + 2*e.cfg.ElectionDuration)
+	for id, p := range e.peers {
+		if e.now-p.lastTick > horizon {
+			delete(e.peers, id)
+		}
+	}
+}
