@@ -1,0 +1,43 @@
+// Package pull repairs what push dissemination missed: the digest pull
+// protocol (hello, digest, request, response) for recent blocks, and range
+// state transfer for peers that are far behind.
+//
+// The Engine is a plain state machine in the style of etcd's raft: it owns
+// no goroutine, socket or clock. The caller (the gossip node) drives it with
+// Tick, once per logical tick (gossip's tick is 100 ms by default), passing
+// the live members and the ledger heights they advertise, and with Step, once
+// per pull or state message received. Both return the messages to send; Step
+// also returns the blocks that arrived. Those blocks are unverified: the
+// caller verifies, dedupes, buffers and commits them, reports a bad one with
+// ReportInvalid, and tells the engine its new height with OnCommitted.
+//
+// Pull. Every PullInterval ticks the engine sends PullHello with a fresh
+// random nonce to PullPeers random live peers. Each answers with a PullDigest
+// of the block numbers it holds around its height (the last DigestWindow
+// committed blocks and any buffered ones up to DigestWindow above), as
+// compact ranges. Once all digests are in, or DigestWait ticks have passed,
+// the initiator asks for each block it lacks from exactly one responder,
+// spreading the blocks over the responders, and they answer PullResponse.
+//
+// Serving rule: a responder serves a PullRequest only if, within the last
+// NonceTTL ticks, it sent a digest with that nonce to that same peer (one
+// outstanding digest per peer; the request consumes it), and only blocks
+// inside its current digest window. So a peer cannot make us scan or send
+// anything we did not offer, and every answer is capped by
+// MaxBlocksPerResponse and MaxResponseBytes.
+//
+// State transfer. When a live peer advertises a height more than
+// StateTransferThreshold above ours, the engine asks for contiguous ranges of
+// at most BatchSize blocks, each from a random peer whose height covers the
+// range start, keeping up to MaxInFlight requests pipelined, and retries a
+// range elsewhere after StateTimeout ticks.
+//
+// Lying peers. A peer that does not answer a state request in time, answers
+// empty or out of range while claiming the blocks, advertises a height lower
+// than before within one incarnation, or sends a block the caller rejects
+// (ReportInvalid), gets a strike. Strikes put it in cooldown (not asked for
+// anything), doubling with each consecutive strike up to MaxCooldown, and a
+// useful answer clears them. Selection only ever considers peers out of
+// cooldown, so a peer advertising a huge height and serving nothing costs one
+// request slot per cooldown, never a stall (CometBFT CVE-2025-24371).
+package pull

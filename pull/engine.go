@@ -1,0 +1,194 @@
+package pull
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/blockgossip/blockgossip/identity"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// Store is the engine's read-only view of the local chain, implemented by
+// gossip over the ledger and its verified reorder buffer. It is called only
+// from Tick, Step and OnCommitted, on the caller's goroutine.
+type Store interface {
+	// Height is the ledger height: blocks [0, Height) are committed.
+	Height() uint64
+	// Have reports whether block n is committed or verified and buffered.
+	Have(n uint64) bool
+	// Block returns block n for serving requests. The engine does not
+	// modify it.
+	Block(n uint64) (*pb.Block, bool)
+}
+
+// PeerInfo is a live member (of any organisation) and the ledger height it
+// advertises in its alive messages.
+type PeerInfo struct {
+	ID     identity.PKIID
+	Height uint64
+	// Incarnation is the member's restart counter, from its alive
+	// messages. Its height may go down only with a new incarnation, or after
+	// it dropped out of the live list for a tick; any other decrease counts
+	// as a lie. Callers without incarnations leave it zero.
+	Incarnation uint64
+}
+
+// Out is a message to send to one peer.
+type Out struct {
+	To  identity.PKIID
+	Msg *pb.GossipMessage
+}
+
+// Via tells which mechanism fetched a block.
+type Via int
+
+// How a Received block came.
+const (
+	ViaPull Via = iota + 1
+	ViaState
+)
+
+func (v Via) String() string {
+	switch v {
+	case ViaPull:
+		return "pull"
+	case ViaState:
+		return "state"
+	}
+	return fmt.Sprintf("Via(%d)", int(v))
+}
+
+// Received is a block that arrived from a peer in answer to our request. It
+// is unverified: the caller verifies it, drops duplicates, buffers and
+// commits it, and calls ReportInvalid(From) if verification fails.
+type Received struct {
+	From  identity.PKIID
+	Block *pb.Block
+	Via   Via
+}
+
+// Stats counts what the engine did, for metrics and tests.
+type Stats struct {
+	HellosSent, DigestsSent, PullRequestsSent, PullBlocksServed uint64
+	StateRequestsSent, StateBlocksServed                        uint64
+	PullBlocksReceived, StateBlocksReceived                     uint64
+	StateTimeouts, Strikes, Dropped                             uint64
+}
+
+// Engine runs pull and state transfer for one peer. It is not safe for
+// concurrent use: one goroutine (the node's loop) calls all its methods.
+type Engine struct {
+	cfg   Config
+	self  identity.PKIID
+	rng   *rand.Rand
+	store Store
+
+	now      int                         // logical ticks since New
+	peers    map[identity.PKIID]*peerState // live and recently live peers
+	live     []identity.PKIID            // this tick's live peers, in the caller's order
+	nextPull int                         // tick of the next pull round
+
+	rounds  map[uint64]*round           // our pull rounds, by nonce
+	pending map[uint64]int              // block -> tick its pull request expires
+	served  map[identity.PKIID]served   // digests we sent and may serve
+	digest  digestCache                 // this tick's digest
+	states  map[uint64]*stateReq        // our state requests in flight, by nonce
+
+	stats Stats
+}
+
+// New returns an engine for member self. rng drives every random choice
+// (nonces, peer selection), so a seeded rng makes a run reproducible.
+func New(cfg Config, self identity.PKIID, rng *rand.Rand, store Store) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if rng == nil || store == nil {
+		return nil, fmt.Errorf("%w: rng and store are required", ErrInvalidConfig)
+	}
+	return &Engine{
+		cfg:      cfg,
+		self:     self,
+		rng:      rng,
+		store:    store,
+		peers:    make(map[identity.PKIID]*peerState),
+		nextPull: 1 + rng.IntN(cfg.PullInterval), // spread peers' rounds over the interval
+		rounds:   make(map[uint64]*round),
+		pending:  make(map[uint64]int),
+		served:   make(map[identity.PKIID]served),
+		states:   make(map[uint64]*stateReq),
+	}, nil
+}
+
+// Tick advances logical time by one tick. live lists the members currently
+// alive with their advertised heights (self, if present, is ignored). It
+// returns the messages to send: pull hellos and requests, state requests.
+func (e *Engine) Tick(live []PeerInfo) []Out {
+	e.now++
+	e.updatePeers(live)
+	var out []Out
+	out = append(out, e.tickPull()...)
+	out = append(out, e.tickState()...)
+	return out
+}
+
+// Step handles one message from peer from. It returns the messages to send
+// in answer and the blocks that arrived (unverified). Messages that are not
+// pull or state messages, malformed, unsolicited or stale are dropped.
+func (e *Engine) Step(from identity.PKIID, msg *pb.GossipMessage) ([]Out, []Received) {
+	if from == e.self {
+		e.stats.Dropped++
+		return nil, nil
+	}
+	switch c := msg.GetContent().(type) {
+	case *pb.GossipMessage_PullHello:
+		return e.onHello(from, c.PullHello), nil
+	case *pb.GossipMessage_PullDigest:
+		return e.onDigest(from, c.PullDigest), nil
+	case *pb.GossipMessage_PullRequest:
+		return e.onPullRequest(from, c.PullRequest), nil
+	case *pb.GossipMessage_PullResponse:
+		return nil, e.onPullResponse(from, c.PullResponse)
+	case *pb.GossipMessage_StateRequest:
+		return e.onStateRequest(from, c.StateRequest), nil
+	case *pb.GossipMessage_StateResponse:
+		return e.onStateResponse(from, c.StateResponse)
+	}
+	e.stats.Dropped++
+	return nil, nil
+}
+
+// ReportInvalid tells the engine that a block received from peer from
+// failed verification. The peer gets a strike; the block is fetched again
+// elsewhere because the store still lacks it.
+func (e *Engine) ReportInvalid(from identity.PKIID) { e.strike(from) }
+
+// OnCommitted tells the engine the ledger height grew to height.
+func (e *Engine) OnCommitted(height uint64) {
+	for n := range e.pending {
+		if n < height {
+			delete(e.pending, n)
+		}
+	}
+	e.digest.valid = false
+}
+
+// Stats returns the counters so far.
+func (e *Engine) Stats() Stats { return e.stats }
+
+// Cooling reports whether peer id is in cooldown (not asked for anything).
+func (e *Engine) Cooling(id identity.PKIID) bool {
+	p, ok := e.peers[id]
+	return ok && e.now < p.until
+}
+
+// newNonce returns a fresh non-zero nonce (zero is what a missing field
+// decodes to) not used by any of our open requests.
+func (e *Engine) newNonce() uint64 {
+	for {
+		n := e.rng.Uint64()
+		if _, used := e.rounds[n]; n != 0 && !used && e.states[n] == nil {
+			return n
+		}
+	}
+}

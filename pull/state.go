@@ -1,0 +1,176 @@
+package pull
+
+import (
+	"github.com/blockgossip/blockgossip/identity"
+	"github.com/blockgossip/blockgossip/ledger"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// stateReq is a state request in flight: blocks [start, end) asked from
+// peer, answer due before deadline.
+type stateReq struct {
+	peer       identity.PKIID
+	start, end uint64
+	deadline   int
+}
+
+// tickState times out overdue requests (a strike for the peer; the range
+// is asked elsewhere at once) and tops the pipeline up.
+func (e *Engine) tickState() []Out {
+	for _, nonce := range sortedKeys(e.states) {
+		if s := e.states[nonce]; e.now >= s.deadline {
+			delete(e.states, nonce)
+			e.stats.StateTimeouts++
+			e.strike(s.peer)
+		}
+	}
+	return e.planState(span{})
+}
+
+// syncing reports whether a peer out of cooldown is more than
+// StateTransferThreshold blocks ahead of us.
+func (e *Engine) syncing(h uint64) bool {
+	return len(e.usable(h+e.cfg.StateTransferThreshold+1)) > 0
+}
+
+// planState keeps up to MaxInFlight state requests in flight while we are
+// far behind (requests in flight finish either way; once within the
+// threshold, pull's digests cover the gap and push delivers the tip). Each asks the lowest blocks neither here, nor asked, nor in
+// skip (blocks just handed to the caller), up to BatchSize of them and
+// never beyond Height+Lookahead, from a random usable peer whose height
+// covers the range start, preferring peers with fewer requests in flight.
+func (e *Engine) planState(skip span) []Out {
+	h := e.store.Height()
+	if e.cfg.MaxInFlight == 0 || !e.syncing(h) {
+		return nil
+	}
+	var out []Out
+	limit := h + e.cfg.Lookahead
+	for n := h; len(e.states) < e.cfg.MaxInFlight; {
+		n = e.nextMissing(n, limit, skip)
+		if n >= limit {
+			break
+		}
+		peer, ok := e.pickStatePeer(n)
+		if !ok {
+			break
+		}
+		end := min(n+e.cfg.BatchSize, limit, e.peers[peer].height)
+		for _, s := range e.states { // stop short of the next range in flight
+			if s.start > n && s.start < end {
+				end = s.start
+			}
+		}
+		nonce := e.newNonce()
+		e.states[nonce] = &stateReq{peer, n, end, e.now + e.cfg.StateTimeout}
+		out = append(out, Out{peer, &pb.GossipMessage{Content: &pb.GossipMessage_StateRequest{
+			StateRequest: &pb.StateRequest{Nonce: nonce, Range: &pb.BlockRange{Start: n, End: end}}}}})
+		n = end
+	}
+	e.stats.StateRequestsSent += uint64(len(out))
+	return out
+}
+
+// nextMissing returns the lowest block >= n and < limit that is not here,
+// not asked for and not in skip, or limit.
+func (e *Engine) nextMissing(n, limit uint64, skip span) uint64 {
+next:
+	for n < limit {
+		if skip.start <= n && n < skip.end {
+			n = skip.end
+			continue
+		}
+		for _, s := range e.states {
+			if s.start <= n && n < s.end {
+				n = s.end
+				continue next
+			}
+		}
+		if _, asked := e.pending[n]; !asked && !e.store.Have(n) {
+			return n
+		}
+		n++
+	}
+	return limit
+}
+
+// pickStatePeer picks, among usable peers whose height is above n, one of
+// those with the fewest state requests in flight, at random.
+func (e *Engine) pickStatePeer(n uint64) (identity.PKIID, bool) {
+	load := make(map[identity.PKIID]int)
+	for _, s := range e.states {
+		load[s.peer]++
+	}
+	var best []identity.PKIID
+	for _, id := range e.usable(n + 1) {
+		switch {
+		case len(best) == 0 || load[id] < load[best[0]]:
+			best = append(best[:0], id)
+		case load[id] == load[best[0]]:
+			best = append(best, id)
+		}
+	}
+	if len(best) == 0 {
+		return identity.PKIID{}, false
+	}
+	return best[e.rng.IntN(len(best))], true
+}
+
+// onStateRequest serves contiguous committed blocks from the requested
+// range start, at most BatchSize blocks and MaxResponseBytes bytes.
+func (e *Engine) onStateRequest(from identity.PKIID, req *pb.StateRequest) []Out {
+	if req.GetNonce() == 0 {
+		e.stats.Dropped++
+		return nil
+	}
+	h := e.store.Height()
+	start, end := req.GetRange().GetStart(), min(req.GetRange().GetEnd(), h)
+	var blocks []*pb.Block
+	if start < end {
+		end = min(end, start+e.cfg.BatchSize)
+		blocks = e.collect([]span{{start, end}}, int(e.cfg.BatchSize))
+	}
+	e.stats.StateBlocksServed += uint64(len(blocks))
+	return []Out{{from, &pb.GossipMessage{Content: &pb.GossipMessage_StateResponse{
+		StateResponse: &pb.StateResponse{Nonce: req.GetNonce(), Blocks: blocks, Height: h}}}}}
+}
+
+// onStateResponse takes the blocks that continue the asked range from its
+// start, then plans the next requests so that catch-up streams. A peer
+// that answers out of range, or empty while claiming the blocks, or with a
+// height below what it advertised, gets a strike; a short but honest
+// answer (the byte cap) just leaves the rest to be asked again.
+func (e *Engine) onStateResponse(from identity.PKIID, resp *pb.StateResponse) ([]Out, []Received) {
+	s := e.states[resp.GetNonce()]
+	if s == nil || s.peer != from {
+		e.stats.Dropped++
+		return nil, nil
+	}
+	delete(e.states, resp.GetNonce())
+	advertised := uint64(0)
+	if p := e.peers[from]; p != nil {
+		advertised = p.height
+	}
+	var got []Received
+	next, lied := s.start, resp.GetHeight() < advertised
+	for _, b := range resp.GetBlocks() {
+		hdr, err := ledger.ParseHeader(b)
+		if err != nil || hdr.GetNumber() != next || next >= s.end {
+			lied = true
+			break
+		}
+		if !e.store.Have(next) {
+			got = append(got, Received{from, b, ViaState})
+		}
+		next++
+	}
+	claimed := max(advertised, resp.GetHeight())
+	switch {
+	case lied || (next == s.start && claimed > s.start):
+		e.strike(from)
+	case next > s.start:
+		e.clear(from)
+	}
+	e.stats.StateBlocksReceived += uint64(len(got))
+	return e.planState(span{s.start, next}), got
+}
