@@ -1,0 +1,180 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/blockgossip/blockgossip/election"
+	"github.com/blockgossip/blockgossip/pull"
+)
+
+// Config tunes a Peer and its Node. Intervals are counted in ticks; the
+// Node turns one tick into TickInterval of wall time, the simulator into
+// whatever it likes.
+type Config struct {
+	// TickInterval is the wall time of one tick (Node only).
+	TickInterval time.Duration
+
+	// AliveInterval is how many ticks pass between two of our own alive
+	// messages.
+	AliveInterval int
+	// AliveFanout is how many random live peers receive each alive message
+	// this peer originates or sees for the first time.
+	AliveFanout int
+	// Expiration is how many ticks a member may stay silent before it is
+	// declared dead.
+	Expiration int
+	// ReconnectInterval is how many ticks pass between two membership
+	// requests to a random dead member (is it back?).
+	ReconnectInterval int
+	// PurgeAfter is how many ticks a dead member is remembered before it is
+	// forgotten altogether.
+	PurgeAfter int
+	// BootstrapRetry is how many ticks pass between membership requests to
+	// the bootstrap peers while no live member is known.
+	BootstrapRetry int
+	// SyncInterval is how many ticks pass between membership requests to a
+	// random live member (anti-entropy: heals what alive gossip missed).
+	SyncInterval int
+	// MaxResponseMembers caps the alive messages in one membership
+	// response.
+	MaxResponseMembers int
+
+	// Fanout is how many random live peers of our org receive each new
+	// block we forward.
+	Fanout int
+	// MaxHops is the hop budget of a pushed block: a peer forwards a block
+	// that has made fewer than MaxHops hops (the leader's push is hop 1).
+	// Every peer forwards a given block at most once (dedupe), so Fabric's
+	// "push once" (propagateIterations = 1) is the behaviour for any MaxHops
+	// large enough not to bind.
+	MaxHops int
+	// PushBatch, when above zero, holds forwards for up to PushBatch ticks
+	// and sends each batch to one random set of Fanout peers.
+	PushBatch int
+
+	// StoreSize bounds the dedupe store (entries).
+	StoreSize int
+	// StoreTTL is how many ticks a dedupe entry lives.
+	StoreTTL int
+	// ReorderWindow is how many blocks ahead of the ledger height are
+	// buffered while a predecessor is missing; later ones are dropped (and
+	// fetched by pull when their turn comes).
+	ReorderWindow int
+
+	// MaxOffences is how many invalid blocks a peer may send before it is
+	// disconnected and ignored.
+	MaxOffences int
+	// BanTicks is how long a penalised peer is ignored.
+	BanTicks int
+
+	// PullEnabled turns the pull engine on; off, only push moves blocks.
+	PullEnabled bool
+	// Pull configures the pull engine (used when PullEnabled).
+	Pull pull.Config
+	// Election configures leader election. Its Org defaults to the peer's.
+	Election election.Config
+}
+
+// DefaultConfig is what a production peer should run: Fabric's mechanisms
+// with faster failure detection and a wider push, so that pull is a repair
+// path rather than part of the normal latency.
+func DefaultConfig() Config {
+	return Config{
+		TickInterval:       100 * time.Millisecond, // fine enough for push batching and timeouts, cheap to run
+		AliveInterval:      20,                     // alive every 2 s: failure detection in seconds, a few hundred bytes a second per peer
+		AliveFanout:        3,                      // each alive reaches ~94% per round; missing 5 rounds in a row is ~1e-6
+		Expiration:         100,                    // 10 s: five missed alive rounds before a peer is declared dead
+		ReconnectInterval:  50,                     // probe one dead member every 5 s
+		PurgeAfter:         6000,                   // forget a dead member after 10 minutes
+		BootstrapRetry:     20,                     // while alone, ask the bootstrap peers again every 2 s
+		SyncInterval:       100,                    // anti-entropy with one random member every 10 s
+		MaxResponseMembers: 1000,                   // keeps a membership response well under the transport's message limit
+		Fanout:             4,                      // push once to 4 reaches ~98% of peers; pull repairs the rest
+		MaxHops:            20,                     // far above log4(10000) ~ 7: never binds in practice, caps a runaway
+		PushBatch:          0,                      // forward at once: latency matters more than envelope count
+		StoreSize:          4096,                   // blocks remembered for dedupe: minutes of traffic at 10 blocks/s
+		StoreTTL:           3000,                   // 5 min: late duplicates past this are re-verified, never re-committed
+		ReorderWindow:      256,                    // = pull's Lookahead: every block pull asks for can be buffered
+		MaxOffences:        3,                      // tolerate a bug or two, not a campaign
+		BanTicks:           600,                    // ignore an offender for 60 s
+		PullEnabled:        true,                   // repair is what makes delivery 1.0
+		Pull:               pull.DefaultConfig(),
+		Election:           election.DefaultConfig(),
+	}
+}
+
+// FabricConfig reproduces Hyperledger Fabric's gossip defaults, as a
+// profile to measure against: every peer pushes a new block once to 3
+// peers, alive every 5 s, expiry after 25 s. (Pull every 4 s from 3 peers
+// with a 10-block window is the pull engine's Fabric profile.)
+func FabricConfig() Config {
+	c := DefaultConfig()
+	c.AliveInterval = 50 // 5 s
+	c.Expiration = 250   // 25 s
+	c.ReconnectInterval = 250
+	c.Fanout = 3
+	c.MaxHops = 64 // Fabric has no hop limit
+	c.Pull = pull.FabricConfig()
+	c.Election = election.FabricConfig()
+	return c
+}
+
+// ErrInvalidConfig wraps every Validate failure.
+var ErrInvalidConfig = errors.New("invalid gossip config")
+
+// Validate reports the first field out of range.
+func (c Config) Validate() error {
+	positive := []struct {
+		name string
+		v    int
+	}{
+		{"AliveInterval", c.AliveInterval}, {"AliveFanout", c.AliveFanout},
+		{"Expiration", c.Expiration}, {"ReconnectInterval", c.ReconnectInterval},
+		{"PurgeAfter", c.PurgeAfter}, {"BootstrapRetry", c.BootstrapRetry},
+		{"SyncInterval", c.SyncInterval}, {"MaxResponseMembers", c.MaxResponseMembers},
+		{"Fanout", c.Fanout}, {"MaxHops", c.MaxHops}, {"StoreSize", c.StoreSize},
+		{"StoreTTL", c.StoreTTL}, {"ReorderWindow", c.ReorderWindow},
+		{"MaxOffences", c.MaxOffences}, {"BanTicks", c.BanTicks},
+	}
+	for _, f := range positive {
+		if f.v <= 0 {
+			return fmt.Errorf("%w: %s is %d, must be positive", ErrInvalidConfig, f.name, f.v)
+		}
+	}
+	if c.PushBatch < 0 {
+		return fmt.Errorf("%w: PushBatch is %d, must be 0 (off) or positive", ErrInvalidConfig, c.PushBatch)
+	}
+	if c.Expiration <= c.AliveInterval {
+		return fmt.Errorf("%w: Expiration (%d ticks) must exceed AliveInterval (%d ticks), or every member dies between two alives",
+			ErrInvalidConfig, c.Expiration, c.AliveInterval)
+	}
+	if c.PurgeAfter < c.Expiration {
+		return fmt.Errorf("%w: PurgeAfter (%d) must be at least Expiration (%d)", ErrInvalidConfig, c.PurgeAfter, c.Expiration)
+	}
+	if c.PullEnabled {
+		if err := c.Pull.Validate(); err != nil {
+			return err
+		}
+		if uint64(c.ReorderWindow) < c.Pull.Lookahead {
+			return fmt.Errorf("%w: ReorderWindow (%d) is below Pull.Lookahead (%d): pulled blocks would be dropped; raise ReorderWindow",
+				ErrInvalidConfig, c.ReorderWindow, c.Pull.Lookahead)
+		}
+	}
+	if err := c.Election.Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// validateNode adds the checks that only matter for a Node.
+func (c Config) validateNode() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if c.TickInterval <= 0 {
+		return fmt.Errorf("%w: TickInterval is %v, must be positive", ErrInvalidConfig, c.TickInterval)
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package gossip
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// newNet builds n peers of one org with cfg and bootstraps them from peer 0.
+func newNet(t testing.TB, n int, cfg Config, seed uint64) *simNet {
+	net := newSimNet(t, seed)
+	for i := range n {
+		net.add(i, "org1", cfg, 1)
+	}
+	return net
+}
+
+func TestMembershipConverges(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	net := newNet(t, 100, cfg, 1)
+	net.bootstrapAll()
+	const limit = 3 * 20 // three alive rounds (AliveInterval = 20 ticks)
+	for net.now < limit && !net.converged() {
+		net.tick()
+	}
+	if !net.converged() {
+		t.Fatalf("membership of 100 peers not converged after %d ticks", limit)
+	}
+	t.Logf("100 peers converged after %d ticks (%d messages)", net.now, net.sent)
+}
+
+// convergedNet returns a 100-peer network whose membership has converged.
+func convergedNet(t testing.TB, n int, cfg Config, seed uint64) *simNet {
+	net := newNet(t, n, cfg, seed)
+	net.bootstrapAll()
+	for net.now < 200 && !net.converged() {
+		net.tick()
+	}
+	if !net.converged() {
+		t.Fatalf("membership not converged after %d ticks", net.now)
+	}
+	return net
+}
+
+func TestPushWithFullFanoutReachesEveryPeerInOrder(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	cfg.Fanout = 100 // >= N: every forward reaches everybody
+	net := convergedNet(t, 100, cfg, 2)
+	chain := makeChain(testOrderer, 50, 2)
+	for _, b := range chain {
+		net.inject(0, b)
+	}
+	for _, sp := range net.peers {
+		if len(sp.commits) != len(chain) {
+			t.Fatalf("peer %d committed %d of %d blocks", sp.idx, len(sp.commits), len(chain))
+		}
+		checkPrefix(t, sp, chain)
+	}
+}
+
+func TestFabricPushOnceNeverForksOrReorders(t *testing.T) {
+	cfg := FabricConfig()
+	cfg.PullEnabled = false
+	net := convergedNet(t, 100, cfg, 3)
+	chain := makeChain(testOrderer, 50, 3)
+	// Deliver the blocks in a shuffled order to the injector as well, so
+	// that the reorder buffer is exercised on every peer.
+	order := net.rng.Perm(len(chain))
+	for _, i := range order {
+		net.inject(0, chain[i])
+	}
+	if got := len(net.peers[0].commits); got != len(chain) {
+		t.Fatalf("injector committed %d of %d", got, len(chain))
+	}
+	full := 0
+	for _, sp := range net.peers {
+		checkPrefix(t, sp, chain)
+		if len(sp.commits) == len(chain) {
+			full++
+		}
+	}
+	t.Logf("push once to 3, no pull: %d of 100 peers have all 50 blocks", full)
+}

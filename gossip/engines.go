@@ -1,0 +1,152 @@
+package gossip
+
+import (
+	"fmt"
+
+	"github.com/blockgossip/blockgossip/election"
+	"github.com/blockgossip/blockgossip/identity"
+	pb "github.com/blockgossip/blockgossip/protos"
+	"github.com/blockgossip/blockgossip/pull"
+)
+
+// engines holds the pull and election engines the Peer drives.
+type engines struct {
+	pull           *pull.Engine // nil when Config.PullEnabled is false
+	elect          *election.Engine
+	leader         identity.PKIID
+	hasLead        bool
+	pullLive       []pull.PeerInfo
+	orgCands       []election.Candidate
+	heightsChanged bool
+}
+
+func (p *Peer) initEngines() error {
+	var err error
+	if p.cfg.PullEnabled {
+		if p.pull, err = pull.New(p.cfg.Pull, p.self.ID, p.rng, p); err != nil {
+			return fmt.Errorf("pull engine: %w", err)
+		}
+	}
+	ecfg := p.cfg.Election
+	if ecfg.Org == "" {
+		ecfg.Org = p.self.Org
+	}
+	if p.elect, err = election.New(ecfg, p.self.ID, p.rng); err != nil {
+		return fmt.Errorf("election engine: %w", err)
+	}
+	return nil
+}
+
+// IsLeader reports whether this peer leads its org (and so should run the
+// orderer deliver client).
+func (p *Peer) IsLeader() bool { return p.elect.IsLeader() }
+
+// Leader returns the org's leader as this peer sees it.
+func (p *Peer) Leader() (identity.PKIID, bool) { return p.elect.Leader() }
+
+// PullStats returns the pull engine's counters (zero when pull is off).
+func (p *Peer) PullStats() pull.Stats {
+	if p.pull == nil {
+		return pull.Stats{}
+	}
+	return p.pull.Stats()
+}
+
+func (p *Peer) tickEngines() {
+	if p.pull != nil {
+		if p.dirty || p.heightsChanged || p.pullLive == nil {
+			p.rebuildEngineViews()
+		}
+		p.sendPull(p.pull.Tick(p.pullLive))
+	} else if p.dirty || p.heightsChanged || p.orgCands == nil {
+		p.rebuildEngineViews()
+	}
+	for _, lm := range p.elect.Tick(p.orgCands, p.height) {
+		env := p.signedEnvelope(&pb.GossipMessage{Content: &pb.GossipMessage_Leadership{Leadership: lm}})
+		p.refreshLive()
+		for _, id := range p.liveOrg {
+			p.send(id, env)
+		}
+	}
+	p.checkLeader()
+}
+
+func (p *Peer) rebuildEngineViews() {
+	p.refreshLive()
+	p.pullLive, p.orgCands = p.pullLive[:0], p.orgCands[:0]
+	for _, id := range p.liveAll {
+		m := p.members[id]
+		p.pullLive = append(p.pullLive, pull.PeerInfo{ID: id, Height: m.height, Incarnation: m.inc})
+		if m.info.GetOrg() == p.self.Org {
+			p.orgCands = append(p.orgCands, election.Candidate{ID: id, Height: m.height})
+		}
+	}
+	p.heightsChanged = false
+}
+
+func (p *Peer) checkLeader() {
+	l, ok := p.elect.Leader()
+	if ok != p.hasLead || l != p.leader {
+		p.leader, p.hasLead = l, ok
+		p.tracer.LeaderChanged(l, ok && l == p.self.ID)
+	}
+}
+
+func (p *Peer) sendPull(outs []pull.Out) {
+	for _, o := range outs {
+		p.send(o.To, envelope(o.Msg))
+	}
+}
+
+// stepOther handles the pull, state-transfer and leadership messages.
+func (p *Peer) stepOther(from identity.PKIID, org string, env *pb.Envelope, msg *pb.GossipMessage) {
+	switch c := msg.Content.(type) {
+	case *pb.GossipMessage_Leadership:
+		p.handleLeadership(from, org, env, c.Leadership)
+	case *pb.GossipMessage_PullHello, *pb.GossipMessage_PullDigest, *pb.GossipMessage_PullRequest,
+		*pb.GossipMessage_PullResponse, *pb.GossipMessage_StateRequest, *pb.GossipMessage_StateResponse:
+		if p.pull == nil {
+			return
+		}
+		outs, got := p.pull.Step(from, msg)
+		p.sendPull(outs)
+		for _, r := range got {
+			via := ViaPull
+			if r.Via == pull.ViaState {
+				via = ViaState
+			}
+			_ = p.handleBlock(r.From, r.Block, via, 0)
+		}
+	default:
+		// IHave/Graft/Prune (lazy push) are not implemented: ignore.
+	}
+}
+
+// handleLeadership accepts a leadership message only from its originator,
+// a known member of our org, with the originator's signature.
+func (p *Peer) handleLeadership(from identity.PKIID, org string, env *pb.Envelope, lm *pb.LeadershipMessage) {
+	m := p.members[from]
+	if m == nil || org != p.self.Org || m.info.GetOrg() != p.self.Org {
+		return // unknown yet or foreign: declarations repeat, we will hear the next one
+	}
+	if err := p.crypto.Verify(m.info, env.GetPayload(), env.GetSignature()); err != nil {
+		p.tracer.MessageRejected(from, fmt.Errorf("%w: leadership: %v", ErrBadSignature, err))
+		return
+	}
+	p.elect.Step(from, lm)
+	p.checkLeader()
+}
+
+// onCommitted tells the engines the ledger grew.
+func (p *Peer) onCommitted() {
+	if p.pull != nil {
+		p.pull.OnCommitted(p.height)
+	}
+}
+
+// rejectedPull tells the pull engine that a block it returned was invalid.
+func (p *Peer) rejectedPull(from identity.PKIID, via Via) {
+	if p.pull != nil && (via == ViaPull || via == ViaState) {
+		p.pull.ReportInvalid(from)
+	}
+}

@@ -1,0 +1,316 @@
+package gossip
+
+import (
+	"fmt"
+
+	"github.com/blockgossip/blockgossip/comm"
+	"github.com/blockgossip/blockgossip/identity"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// member is what we know of another peer, from its latest alive message.
+type member struct {
+	info      *pb.Member
+	id        identity.PKIID
+	inc, seq  uint64
+	height    uint64
+	env       *pb.Envelope // latest signed alive, relayed in membership responses
+	lastHeard uint64       // tick
+	dead      bool
+	deadSince uint64
+}
+
+// MemberInfo describes a known member.
+type MemberInfo struct {
+	ID          identity.PKIID
+	Endpoint    string
+	Org         string
+	Incarnation uint64
+	Height      uint64
+	Alive       bool
+}
+
+// membership tracks who is alive. Alive messages are signed by their
+// originator, spread by gossip (each new one is relayed once to a few
+// random peers), ordered by (incarnation, sequence): an older or replayed
+// one changes nothing, a newer incarnation readmits a dead member.
+type membership struct {
+	seq       uint64
+	selfAlive *pb.Envelope
+	members   map[identity.PKIID]*member
+	bootstrap []comm.Peer
+
+	// Caches of live members, rebuilt when membership changes.
+	dirty   bool
+	liveAll []identity.PKIID
+	liveOrg []identity.PKIID
+
+	lastBootstrap, lastSync, lastReconnect, lastAlive uint64
+}
+
+func (m *membership) init() {
+	m.members = make(map[identity.PKIID]*member)
+	m.dirty = true
+}
+
+// AddBootstrap registers a bootstrap peer (its PKI-ID learnt by
+// comm.Transport.Connect) and asks it for the membership at once.
+func (p *Peer) AddBootstrap(peer comm.Peer) {
+	if peer.ID == p.self.ID {
+		return
+	}
+	for _, b := range p.bootstrap {
+		if b.ID == peer.ID {
+			return
+		}
+	}
+	p.bootstrap = append(p.bootstrap, peer)
+	p.out.Messages = append(p.out.Messages, Out{To: peer, Env: p.membershipRequest()})
+}
+
+// Members lists every member known, live or dead, excluding self.
+func (p *Peer) Members() []MemberInfo {
+	out := make([]MemberInfo, 0, len(p.members))
+	for _, m := range p.members {
+		out = append(out, MemberInfo{
+			ID: m.id, Endpoint: m.info.GetEndpoint(), Org: m.info.GetOrg(),
+			Incarnation: m.inc, Height: m.height, Alive: !m.dead && !p.isBanned(m.id),
+		})
+	}
+	return out
+}
+
+// LivePeers returns the PKI-IDs of the live members (excluding self). The
+// slice is shared: do not modify it.
+func (p *Peer) LivePeers() []identity.PKIID {
+	p.refreshLive()
+	return p.liveAll
+}
+
+// IsAlive reports whether id is a live member.
+func (p *Peer) IsAlive(id identity.PKIID) bool {
+	m := p.members[id]
+	return m != nil && !m.dead && !p.isBanned(id)
+}
+
+func (p *Peer) refreshLive() {
+	if !p.dirty {
+		return
+	}
+	p.liveAll, p.liveOrg = p.liveAll[:0], p.liveOrg[:0]
+	for id, m := range p.members {
+		if m.dead || p.isBanned(id) {
+			continue
+		}
+		p.liveAll = append(p.liveAll, id)
+		if m.info.GetOrg() == p.self.Org {
+			p.liveOrg = append(p.liveOrg, id)
+		}
+	}
+	// Map order is random; sort so that a seeded rng gives reproducible
+	// choices.
+	sortIDs(p.liveAll)
+	sortIDs(p.liveOrg)
+	p.dirty = false
+}
+
+func (p *Peer) endpointOf(id identity.PKIID) string {
+	if m := p.members[id]; m != nil {
+		return m.info.GetEndpoint()
+	}
+	for _, b := range p.bootstrap {
+		if b.ID == id {
+			return b.Endpoint
+		}
+	}
+	return ""
+}
+
+// aliveEnvelope returns our current signed alive message.
+func (p *Peer) aliveEnvelope() *pb.Envelope {
+	if p.selfAlive == nil {
+		p.seq++
+		p.selfAlive = p.signedEnvelope(&pb.GossipMessage{Content: &pb.GossipMessage_Alive{Alive: &pb.AliveMessage{
+			Member: &pb.Member{
+				PkiId: p.self.ID.Bytes(), Endpoint: p.self.Endpoint,
+				Org: p.self.Org, Certificate: p.self.Cert,
+			},
+			Incarnation:  p.self.Incarnation,
+			Sequence:     p.seq,
+			LedgerHeight: p.height,
+		}}})
+	}
+	return p.selfAlive
+}
+
+func (p *Peer) membershipRequest() *pb.Envelope {
+	return envelope(&pb.GossipMessage{Content: &pb.GossipMessage_MembershipRequest{
+		MembershipRequest: &pb.MembershipRequest{SelfAlive: p.aliveEnvelope()},
+	}})
+}
+
+func (p *Peer) tickMembership() {
+	if p.now-p.lastAlive >= uint64(p.cfg.AliveInterval) {
+		p.lastAlive = p.now
+		p.selfAlive = nil // a fresh sequence number and ledger height
+		env := p.aliveEnvelope()
+		for _, id := range p.pickPeers(p.LivePeers(), p.cfg.AliveFanout, identity.PKIID{}, identity.PKIID{}) {
+			p.send(id, env)
+		}
+	}
+	// Expiry and purge scan every member: do it a few times per expiration
+	// period, not every tick, so that 10,000 simulated peers stay cheap.
+	if every := max(1, uint64(p.cfg.Expiration)/10); p.now%every == 0 {
+		p.expireMembers()
+	}
+	live := p.LivePeers()
+	switch {
+	case len(live) == 0 && len(p.bootstrap) > 0:
+		if p.now-p.lastBootstrap >= uint64(p.cfg.BootstrapRetry) {
+			p.lastBootstrap = p.now
+			req := p.membershipRequest()
+			for _, b := range p.bootstrap {
+				p.out.Messages = append(p.out.Messages, Out{To: b, Env: req})
+			}
+		}
+	case len(live) > 0 && p.now-p.lastSync >= uint64(p.cfg.SyncInterval):
+		p.lastSync = p.now
+		p.send(live[p.rng.IntN(len(live))], p.membershipRequest())
+	}
+	if p.now-p.lastReconnect >= uint64(p.cfg.ReconnectInterval) {
+		p.lastReconnect = p.now
+		var dead []identity.PKIID
+		for id, m := range p.members {
+			if m.dead {
+				dead = append(dead, id)
+			}
+		}
+		if len(dead) > 0 {
+			sortIDs(dead)
+			p.send(dead[p.rng.IntN(len(dead))], p.membershipRequest())
+		}
+	}
+}
+
+func (p *Peer) expireMembers() {
+	var died []identity.PKIID
+	for id, m := range p.members {
+		switch {
+		case !m.dead && p.now-m.lastHeard > uint64(p.cfg.Expiration):
+			m.dead, m.deadSince = true, p.now
+			died = append(died, id)
+		case m.dead && p.now-m.deadSince > uint64(p.cfg.PurgeAfter):
+			delete(p.members, id)
+			p.dirty = true
+		}
+	}
+	sortIDs(died) // deterministic trace order
+	for _, id := range died {
+		p.dirty = true
+		p.tracer.MemberDead(id)
+	}
+}
+
+// handleAlive processes a signed alive message (received directly or
+// relayed, or inside a membership message). relay says whether a new one
+// is passed on to AliveFanout random peers.
+func (p *Peer) handleAlive(from identity.PKIID, env *pb.Envelope, a *pb.AliveMessage, relay bool) {
+	id, err := identity.PKIIDFromBytes(a.GetMember().GetPkiId())
+	if err != nil {
+		p.tracer.MessageRejected(from, fmt.Errorf("%w: alive: %v", ErrMalformed, err))
+		return
+	}
+	if id == p.self.ID || p.isBanned(id) {
+		return
+	}
+	m := p.members[id]
+	if m != nil && !newer(a.GetIncarnation(), a.GetSequence(), m.inc, m.seq) {
+		return // replayed or older: changes nothing
+	}
+	if err := p.crypto.Verify(a.GetMember(), env.GetPayload(), env.GetSignature()); err != nil {
+		p.tracer.MessageRejected(from, fmt.Errorf("%w: alive of %v: %v", ErrBadSignature, id, err))
+		return
+	}
+	readmit := m != nil && m.dead
+	isNew := m == nil
+	if m == nil {
+		m = &member{id: id}
+		p.members[id] = m
+	}
+	if isNew || readmit || m.info.GetOrg() != a.GetMember().GetOrg() {
+		p.dirty = true
+	}
+	if m.height != a.GetLedgerHeight() {
+		p.heightsChanged = true
+	}
+	m.info, m.inc, m.seq, m.height = a.GetMember(), a.GetIncarnation(), a.GetSequence(), a.GetLedgerHeight()
+	m.env, m.lastHeard, m.dead = env, p.now, false
+	if isNew || readmit {
+		p.tracer.MemberAlive(id, m.inc, readmit)
+	}
+	if relay {
+		for _, to := range p.pickPeers(p.LivePeers(), p.cfg.AliveFanout, from, id) {
+			p.send(to, env)
+		}
+	}
+}
+
+func newer(inc, seq, oldInc, oldSeq uint64) bool {
+	return inc > oldInc || (inc == oldInc && seq > oldSeq)
+}
+
+func (p *Peer) handleMembershipRequest(from identity.PKIID, req *pb.MembershipRequest) {
+	if sa := req.GetSelfAlive(); sa != nil {
+		if a, ok := p.decodeAlive(from, sa); ok {
+			p.handleAlive(from, sa, a, true)
+		}
+	}
+	resp := &pb.MembershipResponse{Alive: []*pb.Envelope{p.aliveEnvelope()}}
+	ids := make([]identity.PKIID, 0, len(p.members))
+	for id := range p.members {
+		ids = append(ids, id)
+	}
+	sortIDs(ids)
+	for _, id := range ids {
+		m := p.members[id]
+		switch {
+		case id == from:
+		case m.dead:
+			if len(resp.Dead) < p.cfg.MaxResponseMembers {
+				resp.Dead = append(resp.Dead, id.Bytes())
+			}
+		case len(resp.Alive) < p.cfg.MaxResponseMembers:
+			resp.Alive = append(resp.Alive, m.env)
+		}
+	}
+	p.send(from, envelope(&pb.GossipMessage{Content: &pb.GossipMessage_MembershipResponse{MembershipResponse: resp}}))
+}
+
+func (p *Peer) handleMembershipResponse(from identity.PKIID, resp *pb.MembershipResponse) {
+	for _, env := range resp.GetAlive() {
+		if a, ok := p.decodeAlive(from, env); ok {
+			// Not relayed: a joining peer would otherwise flood the
+			// network with alives everybody already has.
+			p.handleAlive(from, env, a, false)
+		}
+	}
+	// resp.Dead is advisory only: our own expiry decides who is dead.
+}
+
+// decodeAlive unpacks an envelope that must hold an alive message.
+func (p *Peer) decodeAlive(from identity.PKIID, env *pb.Envelope) (*pb.AliveMessage, bool) {
+	msg := new(pb.GossipMessage)
+	if err := unmarshal(env.GetPayload(), msg); err != nil || msg.GetAlive() == nil {
+		p.tracer.MessageRejected(from, fmt.Errorf("%w: expected an alive message", ErrMalformed))
+		return nil, false
+	}
+	return msg.GetAlive(), true
+}
+
+// orgOf returns a member's org, or "" if unknown.
+func (p *Peer) orgOf(id identity.PKIID) string {
+	if m := p.members[id]; m != nil {
+		return m.info.GetOrg()
+	}
+	return ""
+}

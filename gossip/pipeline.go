@@ -1,0 +1,208 @@
+package gossip
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/blockgossip/blockgossip/identity"
+	"github.com/blockgossip/blockgossip/ledger"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// pending is a verified block waiting in the reorder buffer for its
+// predecessors.
+type pending struct {
+	block *pb.Block
+	hdr   *pb.BlockHeader
+	hash  [32]byte
+	via   Via
+	hops  uint32
+}
+
+// pipeline is the path of a block: dedupe -> verify -> forward -> reorder
+// buffer -> commit in order.
+type pipeline struct {
+	store    *msgStore
+	buffer   map[uint64]pending
+	height   uint64
+	tip      []byte // hash of block height-1; nil for an empty ledger
+	offences map[identity.PKIID]int
+	banned   map[identity.PKIID]uint64 // id -> tick the ban ends
+}
+
+func (pl *pipeline) init(cfg Config, l Ledger) error {
+	pl.store = newMsgStore(cfg.StoreSize, uint64(cfg.StoreTTL))
+	pl.buffer = make(map[uint64]pending)
+	pl.offences = make(map[identity.PKIID]int)
+	pl.banned = make(map[identity.PKIID]uint64)
+	pl.height = l.Height()
+	if pl.height > 0 {
+		b, err := l.Block(pl.height - 1)
+		if err != nil {
+			return fmt.Errorf("read ledger tip (block %d): %w", pl.height-1, err)
+		}
+		pl.tip = ledger.HeaderHash(b)
+	}
+	return nil
+}
+
+// Height is the ledger height as this Peer last committed it.
+func (p *Peer) Height() uint64 { return p.height }
+
+// TipHash is the hash of the last committed block (nil if none).
+func (p *Peer) TipHash() []byte { return p.tip }
+
+// Have reports whether block n is committed or verified and buffered.
+func (p *Peer) Have(n uint64) bool {
+	if n < p.height {
+		return true
+	}
+	_, ok := p.buffer[n]
+	return ok
+}
+
+// Block returns block n if committed or verified and buffered.
+func (p *Peer) Block(n uint64) (*pb.Block, bool) {
+	if n < p.height {
+		b, err := p.ledger.Block(n)
+		return b, err == nil && b != nil
+	}
+	e, ok := p.buffer[n]
+	return e.block, ok
+}
+
+func (p *Peer) isBanned(id identity.PKIID) bool {
+	until, ok := p.banned[id]
+	return ok && p.now < until
+}
+
+func (p *Peer) tickPipeline() {
+	p.store.expire(p.now)
+	for id, until := range p.banned {
+		if p.now >= until {
+			delete(p.banned, id)
+			p.dirty = true
+		}
+	}
+}
+
+// handleBlock runs one block through the pipeline. from is the sender
+// (self for an injected block).
+func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, via Via, hops uint32) error {
+	hdr, err := ledger.ParseHeader(b)
+	if err != nil {
+		p.reject(from, 0, via, err)
+		return err
+	}
+	n := hdr.GetNumber()
+	if n < p.height {
+		p.tracer.BlockDuplicate(from, n, via)
+		return fmt.Errorf("block %d (height %d): %w", n, p.height, ErrDuplicateBlock)
+	}
+	key := blockKey{number: n, hash: [32]byte(ledger.HeaderHash(b))}
+	if e, ok := p.buffer[n]; ok && e.hash == key.hash {
+		p.tracer.BlockDuplicate(from, n, via)
+		return fmt.Errorf("block %d: %w", n, ErrDuplicateBlock)
+	}
+	inWindow := n < p.height+uint64(p.cfg.ReorderWindow)
+	seen := p.store.has(key)
+	if seen && !inWindow {
+		p.tracer.BlockDuplicate(from, n, via)
+		return fmt.Errorf("block %d: %w", n, ErrDuplicateBlock)
+	}
+	// Verify before anything else leaves or stays: the key is only the
+	// header hash, so a copy with the right header and forged transactions
+	// must fail here, not be taken for a duplicate.
+	if _, err := ledger.VerifyBlock(b, p.orderV); err != nil {
+		p.reject(from, n, via, err)
+		return err
+	}
+	if !seen {
+		p.store.add(key, p.now)
+		p.tracer.BlockAccepted(from, n, via, hops)
+		if via == ViaPush || via == ViaOrderer {
+			p.forward(from, n, b, hops)
+		}
+	}
+	if !inWindow {
+		err := fmt.Errorf("block %d, height %d, window %d: %w", n, p.height, p.cfg.ReorderWindow, ErrBeyondWindow)
+		p.tracer.BlockDropped(n, err)
+		return err
+	}
+	if _, ok := p.buffer[n]; ok {
+		// Another valid block with the same number: the orderer signed two.
+		// Keep the first; linkage at commit decides.
+		p.tracer.BlockDuplicate(from, n, via)
+		return fmt.Errorf("block %d (second version): %w", n, ErrDuplicateBlock)
+	}
+	p.buffer[n] = pending{block: b, hdr: hdr, hash: key.hash, via: via, hops: hops}
+	return p.commitReady()
+}
+
+// commitReady commits the buffered blocks that extend the ledger.
+func (p *Peer) commitReady() error {
+	var firstErr error
+	for {
+		e, ok := p.buffer[p.height]
+		if !ok {
+			break
+		}
+		delete(p.buffer, p.height)
+		if !bytes.Equal(e.hdr.GetPreviousHash(), p.tip) {
+			err := fmt.Errorf("block %d: previous hash %x, tip %x: %w", p.height, e.hdr.GetPreviousHash(), p.tip, ErrBrokenChain)
+			p.tracer.BlockRejected(p.self.ID, p.height, e.via, err)
+			firstErr = cmpErr(firstErr, err)
+			break
+		}
+		if err := p.ledger.Append(e.block); err != nil {
+			err = fmt.Errorf("commit block %d: %w", p.height, err)
+			p.tracer.BlockRejected(p.self.ID, p.height, e.via, err)
+			firstErr = cmpErr(firstErr, err)
+			break
+		}
+		p.height++
+		p.tip = e.hash[:]
+		p.out.Commits = append(p.out.Commits, Commit{Number: p.height - 1, Hash: p.tip, Via: e.via, Hops: e.hops})
+		p.tracer.BlockCommitted(p.height-1, e.via, e.hops)
+	}
+	p.onCommitted()
+	return firstErr
+}
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// reject counts a block that failed verification against its sender.
+func (p *Peer) reject(from identity.PKIID, n uint64, via Via, err error) {
+	p.tracer.BlockRejected(from, n, via, err)
+	if from == p.self.ID {
+		return // our own orderer feed: the caller gets the error
+	}
+	p.penalise(from)
+	p.rejectedPull(from, via)
+}
+
+// penalise counts an offence; at MaxOffences the peer is banned for
+// BanTicks and its stream closed.
+func (p *Peer) penalise(id identity.PKIID) {
+	p.offences[id]++
+	n := p.offences[id]
+	banned := n >= p.cfg.MaxOffences
+	if banned {
+		delete(p.offences, id)
+		p.banned[id] = p.now + uint64(p.cfg.BanTicks)
+		p.dirty = true
+		p.out.Disconnect = append(p.out.Disconnect, id)
+	}
+	p.tracer.PeerPenalised(id, n, banned)
+}
+
+// Offences returns how many invalid blocks id has sent since its last ban.
+func (p *Peer) Offences(id identity.PKIID) int { return p.offences[id] }
+
+// IsBanned reports whether id is currently ignored.
+func (p *Peer) IsBanned(id identity.PKIID) bool { return p.isBanned(id) }
