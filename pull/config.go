@@ -73,7 +73,7 @@ func DefaultConfig() Config {
 		StateTransferThreshold: 128,     // = DigestWindow: below it the digest already covers the gap
 		BatchSize:              64,      // Fabric asks 10 at a time; bigger batches stream catch-up
 		MaxInFlight:            4,       // pipelined: one batch in each direction per peer, a few peers
-		StateTimeout:           20,      // 2 s: a 64-block batch of 10 KiB blocks crosses a LAN in milliseconds
+		StateTimeout:           10,      // 1 s: a 64-block batch of 10 KiB blocks crosses a LAN in milliseconds
 		Lookahead:              256,     // = MaxInFlight * BatchSize, so pipelining is never starved
 		BaseCooldown:           50,      // 5 s: long enough to route around a flaky peer, short enough to forgive loss
 		MaxCooldown:            3000,    // 5 min: a persistent liar is asked about once per 5 minutes

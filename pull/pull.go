@@ -99,15 +99,23 @@ func (e *Engine) onDigest(from identity.PKIID, d *pb.PullDigest) []Out {
 	return e.request(r)
 }
 
+// stripe is how far a responder's load may exceed the least loaded one's
+// while it keeps receiving consecutive blocks.
+const stripe = 16
+
 // request asks each block we lack from one of the responders that offered
 // it: the least loaded so far, ties going to a random order, at most
-// MaxBlocksPerResponse blocks and MaxRanges ranges per responder.
+// MaxBlocksPerResponse blocks and MaxRanges ranges per responder. Blocks
+// go in stripes of up to `stripe` consecutive numbers per responder, so a
+// request is a few ranges, not one per block. A block stays reserved (not
+// asked again) until the next round starts, so a lost request or response
+// costs one round, not NonceTTL.
 func (e *Engine) request(r *round) []Out {
 	r.requested = true
 	r.assigned = make(map[identity.PKIID]map[uint64]bool)
 	e.rng.Shuffle(len(r.digests), func(i, j int) { r.digests[i], r.digests[j] = r.digests[j], r.digests[i] })
 	asks := make([][]span, len(r.digests))
-	full := 0
+	full, prev := 0, -1
 	h := e.store.Height()
 	for n := h; n < h+e.cfg.Lookahead && full < len(r.digests); n++ {
 		if e.covered(n) {
@@ -123,6 +131,13 @@ func (e *Engine) request(r *round) []Out {
 		if best < 0 {
 			continue
 		}
+		if prev >= 0 && prev != best && spansHave(r.digests[prev].spans, n) {
+			load := len(r.assigned[r.digests[prev].from])
+			if load < e.cfg.MaxBlocksPerResponse && load < len(r.assigned[r.digests[best].from])+stripe {
+				best = prev // keep ranges contiguous: few ranges on the wire
+			}
+		}
+		prev = best
 		d := r.digests[best]
 		var ok bool
 		if asks[best], ok = addNum(asks[best], n, e.cfg.MaxRanges); !ok {
@@ -132,7 +147,7 @@ func (e *Engine) request(r *round) []Out {
 			r.assigned[d.from] = make(map[uint64]bool)
 		}
 		r.assigned[d.from][n] = true
-		e.pending[n] = r.started + e.cfg.NonceTTL
+		e.pending[n] = e.nextPull
 		if len(r.assigned[d.from]) == e.cfg.MaxBlocksPerResponse {
 			full++
 		}

@@ -1,0 +1,127 @@
+package pull
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// report logs a scenario's cost, for the record.
+func (s *sim) report(name string, ticks int) {
+	s.t.Logf("%s: converged in %d ticks; %d msgs, %d KiB; received via pull %d, via state %d",
+		name, ticks, s.msgs, s.bytes>>10, s.received[ViaPull], s.received[ViaState])
+}
+
+// A peer that joins after 1,000 blocks catches up to the same tip, while
+// the others keep receiving a block per tick.
+func TestLateJoinerCatchesUp(t *testing.T) {
+	s := newSim(t, 1, 4, DefaultConfig())
+	s.chain.extend(1000)
+	for i := range 4 {
+		s.feed(i)
+	}
+	s.addNode(DefaultConfig(), honest)
+	for range 30 { // the tip keeps moving while the newcomer catches up
+		s.chain.extend(len(s.chain.blocks) + 1)
+		for i := range 4 {
+			s.feed(i)
+		}
+		s.step()
+	}
+	ticks := 30 + s.runUntilConverged(200)
+	s.report("late joiner, 1030 blocks", ticks)
+	if s.received[ViaState] < 900 {
+		t.Errorf("state transfer brought %d blocks; want the bulk of 1,000", s.received[ViaState])
+	}
+}
+
+// With push disabled (only peer 0 is fed), pull alone converges 50 peers.
+func TestPullAloneConverges50(t *testing.T) {
+	s := newSim(t, 2, 50, DefaultConfig())
+	for range 100 { // one block every tick for 10 s
+		s.chain.extend(len(s.chain.blocks) + 1)
+		s.feed(0)
+		s.step()
+	}
+	ticks := s.runUntilConverged(200)
+	s.report("50 peers, 100 blocks, pull only, ticks after the last block", ticks)
+}
+
+// With 30% loss on every link, pull (and state transfer) deliver every
+// block to every peer. Push is the gossip layer's: only peer 0 is fed.
+func TestLossyLinksDeliverEverything(t *testing.T) {
+	s := newSim(t, 3, 20, DefaultConfig())
+	s.loss = 0.3
+	for range 100 {
+		s.chain.extend(len(s.chain.blocks) + 1)
+		s.feed(0)
+		s.step()
+	}
+	ticks := s.runUntilConverged(600)
+	s.report("20 peers, 30% loss, pull only, ticks after the last block", ticks)
+}
+
+// A peer advertising a huge height and serving nothing (or serving empty
+// answers) does not stall catch-up: it is asked rarely, and a new peer
+// catches up about as fast as without it.
+func TestLyingPeerDoesNotStall(t *testing.T) {
+	base := catchUpWith(t, -1)
+	for _, k := range []kind{silent, emptyish} {
+		ticks, s := catchUpWith(t, k), (*sim)(nil)
+		_ = s
+		if ticks > 3*base+20 {
+			t.Errorf("liar kind %d: catch-up took %d ticks, %d without a liar", k, ticks, base)
+		}
+	}
+}
+
+// catchUpWith has a newcomer fetch 1,000 blocks from 4 honest peers and,
+// unless k < 0, a liar of kind k, and returns the ticks it took.
+func catchUpWith(t *testing.T, k kind) int {
+	s := newSim(t, 4, 4, DefaultConfig())
+	s.chain.extend(1000)
+	for i := range 4 {
+		s.feed(i)
+	}
+	var liar *simNode
+	if k >= 0 {
+		liar = s.addNode(DefaultConfig(), k)
+	}
+	newcomer := s.addNode(DefaultConfig(), honest)
+	ticks := s.runUntilConverged(400)
+	s.report("catch-up 1000 blocks, liar kind "+map[kind]string{-1: "none", silent: "silent", emptyish: "empty"}[k], ticks)
+	if liar != nil {
+		st := newcomer.eng.Stats()
+		t.Logf("newcomer: %d state requests, %d timeouts, %d strikes", st.StateRequestsSent, st.StateTimeouts, st.Strikes)
+		if !newcomer.eng.Cooling(liar.id) && st.Strikes == 0 {
+			t.Errorf("liar never penalised")
+		}
+	}
+	return ticks
+}
+
+// Partition into two halves, feed blocks to one half, heal: both halves
+// converge to identical chains.
+func TestPartitionHeals(t *testing.T) {
+	s := newSim(t, 5, 10, DefaultConfig())
+	for i := 5; i < 10; i++ {
+		s.nodes[i].cut = 1
+	}
+	for range 300 { // 300 blocks to the first half only, one fed peer
+		s.chain.extend(len(s.chain.blocks) + 1)
+		s.feed(0)
+		s.step()
+	}
+	for i := 5; i < 10; i++ {
+		if h := s.nodes[i].store.height; h != 0 {
+			t.Fatalf("node %d got %d blocks across the partition", i, h)
+		}
+	}
+	for i := 5; i < 10; i++ {
+		s.nodes[i].cut = 0
+	}
+	ticks := s.runUntilConverged(300)
+	s.report("partition of 10, 300 blocks to one half, ticks after heal", ticks)
+}
