@@ -83,16 +83,16 @@ type Engine struct {
 	rng   *rand.Rand
 	store Store
 
-	now      int                         // logical ticks since New
+	now      int                           // logical ticks since New
 	peers    map[identity.PKIID]*peerState // live and recently live peers
-	live     []identity.PKIID            // this tick's live peers, in the caller's order
-	nextPull int                         // tick of the next pull round
+	live     []identity.PKIID              // this tick's live peers, in the caller's order
+	nextPull int                           // tick of the next pull round
 
-	rounds  map[uint64]*round           // our pull rounds, by nonce
-	pending map[uint64]int              // block -> tick its pull request expires
-	served  map[identity.PKIID]served   // digests we sent and may serve
-	digest  digestCache                 // this tick's digest
-	states  map[uint64]*stateReq        // our state requests in flight, by nonce
+	rounds  map[uint64]*round         // our pull rounds, by nonce
+	pending map[uint64]int            // block -> tick its pull request expires
+	served  map[identity.PKIID]served // digests we sent and may serve
+	digest  digestCache               // this tick's digest
+	states  map[uint64]*stateReq      // our state requests in flight, by nonce
 
 	stats Stats
 }
