@@ -93,7 +93,7 @@ func (n *simNet) add(i int, org string, cfg Config, inc uint64) *simPeer {
 	id := fakeID(i)
 	sp := &simPeer{idx: i, led: ledger.OpenMemory(testOrderer), tr: newRecTracer()}
 	p, err := NewPeer(cfg, Self{ID: id, Endpoint: fmt.Sprintf("peer%d:7051", i), Org: org, Incarnation: inc},
-		PeerDeps{Ledger: sp.led, Orderer: testOrderer, Crypto: NopCrypto{}, Rand: rand.New(rand.NewPCG(uint64(i), inc)), Tracer: sp.tr})
+		PeerDeps{Ledger: sp.led, Verifier: testOrderer, Crypto: NopCrypto{}, Rand: rand.New(rand.NewPCG(uint64(i), inc)), Tracer: sp.tr})
 	if err != nil {
 		n.t.Fatalf("NewPeer %d: %v", i, err)
 	}

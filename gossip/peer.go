@@ -26,6 +26,9 @@ type Commit struct {
 	// Hops is how many peer-to-peer hops the block made before it reached
 	// us (0 when injected here).
 	Hops uint32
+	// CutTimeUnixNano is when the orderer cut the block (from its
+	// unsigned metadata: for measurement only).
+	CutTimeUnixNano int64
 }
 
 // Ready is what a Peer asks its caller to do, accumulated since the last
@@ -42,9 +45,9 @@ type Ready struct {
 // PeerDeps is what a Peer needs besides its Config.
 type PeerDeps struct {
 	Ledger Ledger
-	// Orderer verifies the orderer's signature on blocks.
-	Orderer ledger.BlockVerifier
-	Crypto  Crypto
+	// Verifier checks the orderer's signature on blocks.
+	Verifier ledger.BlockVerifier
+	Crypto   Crypto
 	// Rand drives every random choice; seed it for reproducible runs.
 	Rand *rand.Rand
 	// Tracer may be nil.
@@ -84,8 +87,8 @@ func NewPeer(cfg Config, self Self, deps PeerDeps) (*Peer, error) {
 	switch {
 	case deps.Ledger == nil:
 		return nil, fmt.Errorf("%w: PeerDeps.Ledger", ErrMissingDep)
-	case deps.Orderer == nil:
-		return nil, fmt.Errorf("%w: PeerDeps.Orderer (block verifier)", ErrMissingDep)
+	case deps.Verifier == nil:
+		return nil, fmt.Errorf("%w: PeerDeps.Verifier (the orderer's block verifier)", ErrMissingDep)
 	case deps.Crypto == nil:
 		return nil, fmt.Errorf("%w: PeerDeps.Crypto", ErrMissingDep)
 	case deps.Rand == nil:
@@ -98,7 +101,7 @@ func NewPeer(cfg Config, self Self, deps PeerDeps) (*Peer, error) {
 	}
 	p := &Peer{
 		cfg: cfg, self: self, rng: deps.Rand, ledger: deps.Ledger,
-		orderV: deps.Orderer, crypto: deps.Crypto, tracer: deps.Tracer,
+		orderV: deps.Verifier, crypto: deps.Crypto, tracer: deps.Tracer,
 	}
 	p.membership.init()
 	if err := p.pipeline.init(cfg, deps.Ledger); err != nil {

@@ -162,7 +162,10 @@ func (p *Peer) commitReady() error {
 		}
 		p.height++
 		p.tip = e.hash[:]
-		p.out.Commits = append(p.out.Commits, Commit{Number: p.height - 1, Hash: p.tip, Via: e.via, Hops: e.hops})
+		p.out.Commits = append(p.out.Commits, Commit{
+			Number: p.height - 1, Hash: p.tip, Via: e.via, Hops: e.hops,
+			CutTimeUnixNano: e.block.GetMetadata().GetCutTimeUnixNano(),
+		})
 		p.tracer.BlockCommitted(p.height-1, e.via, e.hops)
 	}
 	p.onCommitted()
