@@ -3,6 +3,8 @@ package ledger
 import (
 	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -116,6 +118,21 @@ func TestStoreOpenDetectsCorruption(t *testing.T) {
 	}
 }
 
+// TestStoreDamagedFiles: damage LevelDB itself reports (here a garbled
+// manifest) surfaces as ErrCorrupted with the way out.
+func TestStoreDamagedFiles(t *testing.T) {
+	o := newOrderer(1)
+	dir, _ := newStore(t, o, 3)
+	manifests, err := filepath.Glob(filepath.Join(dir, "MANIFEST-*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, manifests)
+	require.NoError(t, os.WriteFile(manifests[0], []byte("not a manifest, not at all"), 0o644))
+	_, err = Open(dir, o.v)
+	requireCorrupted(t, err, dir)
+	_, err = VerifyChain(dir, func(*pb.Block) (BlockVerifier, error) { return o.v, nil }, nil)
+	requireCorrupted(t, err, dir)
+}
+
 func TestStoreCorruptBlockBelowTip(t *testing.T) {
 	o := newOrderer(1)
 	dir, blocks := newStore(t, o, 4)
@@ -177,6 +194,10 @@ func TestVerifyChain(t *testing.T) {
 	t.Run("missing dir", func(t *testing.T) {
 		_, err := VerifyChain(t.TempDir()+"/nope", fromGenesis, nil)
 		require.Error(t, err)
+	})
+	t.Run("no verifier", func(t *testing.T) {
+		_, err := VerifyChain(t.TempDir(), nil, nil)
+		require.ErrorIs(t, err, ErrNoVerifier)
 	})
 
 	signedByOther := func(blocks []*pb.Block, n int) []byte {

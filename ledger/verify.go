@@ -26,6 +26,9 @@ import (
 // number.
 func VerifyChain(dir string, verifierFromGenesis func(genesis *pb.Block) (BlockVerifier, error),
 	progress func(done, total uint64)) (height uint64, err error) {
+	if verifierFromGenesis == nil {
+		return 0, fmt.Errorf("ledger verify: %w; pass a function returning the orderer's verifier", ErrNoVerifier)
+	}
 	if _, err := os.Stat(dir); err != nil {
 		return 0, fmt.Errorf("ledger verify: %v; pass the directory of an existing ledger", err)
 	}
