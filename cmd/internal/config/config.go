@@ -267,13 +267,11 @@ func deref(t reflect.Type) reflect.Type {
 
 // fieldsOf maps the YAML key of each configurable field of a struct type
 // to the field, using yaml.v3's naming: the tag, else the lower-cased name.
+// Fields of an ",inline" struct count as the outer struct's.
 func fieldsOf(t reflect.Type) map[string]reflect.StructField {
 	m := map[string]reflect.StructField{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if name, ok := keyName(f); ok {
-			m[name] = f
-		}
+	for _, f := range fieldList(t) {
+		m[f.name] = f.field
 	}
 	return m
 }
@@ -281,12 +279,35 @@ func fieldsOf(t reflect.Type) map[string]reflect.StructField {
 // fieldNames lists the keys of a struct type in field order.
 func fieldNames(t reflect.Type) []string {
 	var names []string
-	for i := range t.NumField() {
-		if name, ok := keyName(t.Field(i)); ok {
-			names = append(names, name)
-		}
+	for _, f := range fieldList(t) {
+		names = append(names, f.name)
 	}
 	return names
+}
+
+type namedField struct {
+	name  string
+	field reflect.StructField
+}
+
+func fieldList(t reflect.Type) []namedField {
+	var out []namedField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if inline(f) {
+			out = append(out, fieldList(deref(f.Type))...)
+			continue
+		}
+		if name, ok := keyName(f); ok {
+			out = append(out, namedField{name, f})
+		}
+	}
+	return out
+}
+
+func inline(f reflect.StructField) bool {
+	_, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return slices.Contains(strings.Split(opts, ","), "inline") && deref(f.Type).Kind() == reflect.Struct
 }
 
 func keyName(f reflect.StructField) (string, bool) {

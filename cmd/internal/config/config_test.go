@@ -128,3 +128,31 @@ func TestRequired(t *testing.T) {
 	require.ErrorContains(t, err, "peer.cert is required")
 	require.ErrorContains(t, err, "BLOCKGOSSIP_PEER_CERT")
 }
+
+type files struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+type withInline struct {
+	Node struct {
+		files  `yaml:",inline"`
+		Listen string `yaml:"listen"`
+	} `yaml:"node"`
+}
+
+func TestInlineStructsShareTheirParentsKeys(t *testing.T) {
+	var s withInline
+	err := Parse("c.yaml", []byte("node:\n  cert: c.pem\n  listen: x:1\n"), []string{"BLOCKGOSSIP_NODE_KEY=k.pem"}, &s)
+	require.NoError(t, err)
+	require.Equal(t, "c.pem", s.Node.Cert)
+	require.Equal(t, "k.pem", s.Node.Key)
+	require.Equal(t, "x:1", s.Node.Listen)
+	var paths []string
+	for _, k := range Keys(&s) {
+		paths = append(paths, k.Path)
+	}
+	require.Equal(t, []string{"node.cert", "node.key", "node.listen"}, paths)
+	err = Parse("c.yaml", []byte("node:\n  files: {}\n"), nil, &s)
+	require.ErrorContains(t, err, "valid keys there: cert, key, listen")
+}
