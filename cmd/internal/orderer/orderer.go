@@ -34,7 +34,7 @@ type Orderer struct {
 	cfg    Config
 	id     *identity.Identity
 	msp    *identity.MSP
-	store  *ledger.Store
+	store  ledger.Ledger
 	logger *slog.Logger
 
 	cutMu sync.Mutex // serialises block creation (Run's cuts and CutBlock)
@@ -66,11 +66,20 @@ type waiter struct {
 // with net's orderer verifier). If the ledger is empty it writes the signed
 // genesis block: a fresh network has height 1. A nil logger discards.
 func New(cfg Config, id *identity.Identity, net *identity.NetworkDescription, store *ledger.Store, logger *slog.Logger) (*Orderer, error) {
+	if store == nil {
+		return nil, errors.New("orderer: a ledger is required; open one with ledger.Open")
+	}
+	return newOrderer(cfg, id, net, store, logger)
+}
+
+// newOrderer is New on any ledger (tests use ledger.Memory inside synctest
+// bubbles, where LevelDB's background goroutines do not belong).
+func newOrderer(cfg Config, id *identity.Identity, net *identity.NetworkDescription, store ledger.Ledger, logger *slog.Logger) (*Orderer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if id == nil || net == nil || store == nil {
-		return nil, errors.New("orderer: identity, network description and ledger are all required")
+	if id == nil || net == nil {
+		return nil, errors.New("orderer: an identity and a network description are required")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
