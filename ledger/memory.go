@@ -14,7 +14,9 @@ import (
 type Memory struct {
 	v BlockVerifier
 
-	mu     sync.RWMutex
+	appendMu sync.Mutex // serialises Append; verification runs under it alone
+
+	mu     sync.RWMutex // guards everything below
 	blocks [][]byte          // marshalled blocks, index = number
 	byHash map[string]uint64 // header hash -> number
 	tip    TipInfo
@@ -28,15 +30,24 @@ func OpenMemory(v BlockVerifier) *Memory {
 }
 
 // Append implements Ledger.
+// Verification runs outside the read lock, so readers are not held up.
 func (m *Memory) Append(b *pb.Block) error {
+	m.appendMu.Lock()
+	defer m.appendMu.Unlock()
+	m.mu.RLock()
+	tip, closed := m.tip, m.closed
+	m.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	a, err := prepare(b, tip, m.v)
+	if err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return ErrClosed
-	}
-	a, err := prepare(b, m.tip, m.v)
-	if err != nil {
-		return err
 	}
 	m.blocks = append(m.blocks, a.raw)
 	m.byHash[string(a.tip.CurrentHash)] = a.number
