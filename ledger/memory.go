@@ -16,7 +16,7 @@ type Memory struct {
 
 	appendMu sync.Mutex // serialises Append; verification runs under it alone
 
-	mu     sync.RWMutex // guards everything below
+	mu     sync.RWMutex      // guards everything below
 	blocks [][]byte          // marshalled blocks, index = number
 	byHash map[string]uint64 // header hash -> number
 	tip    TipInfo
