@@ -88,6 +88,7 @@ const (
 	honest   kind = iota
 	silent        // advertises a huge height, answers nothing
 	emptyish      // advertises a huge height, answers every request empty
+	corrupt       // runs an engine, but its store holds forged blocks
 )
 
 type simNode struct {
@@ -117,6 +118,8 @@ type sim struct {
 	bytes    int // bytes delivered
 	received map[Via]int
 	invalid  int
+	// onDeliver, if set, sees every message delivered.
+	onDeliver func(from, to int, msg *pb.GossipMessage)
 }
 
 func newSim(t testing.TB, seed uint64, n int, cfg Config) *sim {
@@ -145,8 +148,9 @@ func (s *sim) addNode(cfg Config, k kind) *simNode {
 
 // feed gives node i every block the orderer cut so far, as push would.
 func (s *sim) feed(i int) {
-	for _, b := range s.chain.blocks {
-		s.accept(s.nodes[i], Received{Block: b})
+	nd := s.nodes[i]
+	for n := nd.store.height; n < uint64(len(s.chain.blocks)); n++ {
+		s.accept(nd, Received{Block: s.chain.blocks[n]})
 	}
 }
 
@@ -184,7 +188,7 @@ func (s *sim) live(i int) []PeerInfo {
 			continue
 		}
 		h := nd.store.height
-		if nd.kind != honest {
+		if nd.kind == silent || nd.kind == emptyish {
 			h = 1 << 40
 		}
 		out = append(out, PeerInfo{ID: nd.id, Height: h})
@@ -218,6 +222,9 @@ func (s *sim) step() {
 		if err := proto.Unmarshal(env.wire, msg); err != nil {
 			s.t.Fatal(err)
 		}
+		if s.onDeliver != nil {
+			s.onDeliver(env.from, env.to, msg)
+		}
 		switch dst.kind {
 		case silent:
 			continue
@@ -236,7 +243,7 @@ func (s *sim) step() {
 		}
 	}
 	for i, nd := range s.nodes {
-		if nd.kind == honest {
+		if nd.kind == honest || nd.kind == corrupt {
 			s.send(i, nd.eng.Tick(s.live(i)))
 		}
 	}

@@ -95,7 +95,8 @@ next:
 }
 
 // pickStatePeer picks, among usable peers whose height is above n, one of
-// those with the fewest state requests in flight, at random.
+// those with the fewest state requests in flight, at random. A peer with
+// strikes gets one request at a time until an answer clears them.
 func (e *Engine) pickStatePeer(n uint64) (identity.PKIID, bool) {
 	load := make(map[identity.PKIID]int)
 	for _, s := range e.states {
@@ -103,6 +104,9 @@ func (e *Engine) pickStatePeer(n uint64) (identity.PKIID, bool) {
 	}
 	var best []identity.PKIID
 	for _, id := range e.usable(n + 1) {
+		if e.peers[id].strikes > 0 && load[id] > 0 {
+			continue // on probation: one request at a time until it serves
+		}
 		switch {
 		case len(best) == 0 || load[id] < load[best[0]]:
 			best = append(best[:0], id)
