@@ -1,0 +1,276 @@
+package comm
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/blockgossip/blockgossip/identity"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// conn is one handshaken stream to a peer, dialled by us (client side) or
+// by the peer (server side). A reader goroutine feeds Incoming; a writer
+// goroutine drains the peer's queue while the conn is the active one.
+type conn struct {
+	t      *GRPC
+	peer   identity.PKIID
+	member *identity.Member
+	dialer identity.PKIID // who opened the stream: decides duplicates
+	ctr    *counters
+
+	send      func(*pb.Envelope) error
+	recv      func() (*pb.Envelope, error)
+	closeSend func() error     // client side only
+	cancel    func()           // client side only: ends the stream
+	cc        *grpc.ClientConn // client side only: closed by the reader
+
+	stopWrite     chan struct{} // closed to stop the writer (drain or close)
+	stopWriteOnce sync.Once
+	done          chan struct{} // closed when the conn is finished
+	closeOnce     sync.Once
+	err           error // why it closed, for the server handler's status
+
+	mu     sync.Mutex
+	timers []*time.Timer // drain deadline, certificate expiry
+}
+
+func newConn(t *GRPC, mem *identity.Member, dialer identity.PKIID) *conn {
+	t.mu.Lock()
+	ctr := t.countersLocked(mem.ID)
+	t.mu.Unlock()
+	return &conn{
+		t: t, peer: mem.ID, member: mem, dialer: dialer, ctr: ctr,
+		stopWrite: make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+}
+
+// preferred reports whether c should replace old as the active stream.
+// A newer stream from the same dialer wins (the old one is likely dead or
+// abandoned); between the two directions, the lower PKI-ID's dial wins, a
+// rule both ends apply alike.
+func (c *conn) preferred(old *conn) bool {
+	if c.dialer == old.dialer {
+		return true
+	}
+	low := c.t.self.ID
+	if c.peer.Less(low) {
+		low = c.peer
+	}
+	return c.dialer == low
+}
+
+// registerLocked makes c the peer's active stream if it is preferred,
+// draining the previous one. It starts no goroutine. t.mu held.
+func (t *GRPC) registerLocked(c *conn) bool {
+	if t.closed {
+		return false
+	}
+	p := t.peerLocked(c.peer)
+	old := p.active
+	if old != nil && !c.preferred(old) {
+		return false
+	}
+	p.active = c
+	t.conns[c] = struct{}{}
+	if c.dialer == t.self.ID {
+		p.backoff, p.retryAt = 0, time.Time{}
+	}
+	if old != nil {
+		old.drain()
+	} else {
+		t.emit(Event{Peer: c.peer, Org: c.member.Org, Up: true})
+	}
+	c.watchExpiry()
+	return true
+}
+
+// startLocked runs c's reader and, if c is active, its writer. t.mu held.
+func (t *GRPC) startLocked(c *conn, writer bool) {
+	if writer {
+		q := t.peerLocked(c.peer).queue
+		t.goLocked(func() { c.writeLoop(q) })
+	}
+	t.goLocked(c.readLoop)
+}
+
+// adopt takes a stream we dialled: active if preferred, else drained.
+func (t *GRPC) adopt(c *conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.registerLocked(c) {
+		t.startLocked(c, true)
+		return
+	}
+	if t.closed {
+		c.cancel()
+		_ = c.cc.Close()
+		return
+	}
+	// The peer already accepted it and may be writing: half-close (there
+	// is no writer to do it), read to the end.
+	t.conns[c] = struct{}{}
+	_ = c.closeSend()
+	t.startLocked(c, false)
+	c.drain()
+}
+
+// connClosed forgets a finished conn; a Down event if it was the active one.
+func (t *GRPC) connClosed(c *conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.conns, c)
+	if p := t.peers[c.peer]; p != nil && p.active == c {
+		p.active = nil
+		t.emit(Event{Peer: c.peer, Org: c.member.Org, Up: false})
+	}
+}
+
+// drain retires a superseded stream gracefully: stop writing, half-close,
+// keep reading until the peer does the same, but no longer than
+// HandshakeTimeout.
+func (c *conn) drain() {
+	c.stopWriting()
+	c.after(c.t.cfg.HandshakeTimeout, func() { c.close(nil) })
+}
+
+func (c *conn) stopWriting() {
+	c.stopWriteOnce.Do(func() { close(c.stopWrite) })
+}
+
+// after runs f after d unless the conn closes first.
+func (c *conn) after(d time.Duration, f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.timers = append(c.timers, time.AfterFunc(d, f))
+}
+
+// watchExpiry re-checks the member when its certificate expires.
+func (c *conn) watchExpiry() {
+	d := time.Until(c.member.Cert.NotAfter) + time.Second
+	c.after(max(d, 0), func() {
+		if _, err := c.t.msp.Validate(c.member.CertDER); err != nil {
+			c.close(err)
+		}
+	})
+}
+
+// close ends the conn at once; err (may be nil) says why.
+func (c *conn) close(err error) {
+	c.closeOnce.Do(func() {
+		c.err = err
+		c.stopWriting()
+		c.mu.Lock()
+		close(c.done)
+		for _, tm := range c.timers {
+			tm.Stop()
+		}
+		c.mu.Unlock()
+		if c.cancel != nil {
+			c.cancel()
+		}
+		c.t.connClosed(c)
+	})
+}
+
+// writeLoop sends the peer's queued envelopes until told to stop.
+func (c *conn) writeLoop(q chan *pb.Envelope) {
+	defer func() {
+		if c.closeSend != nil {
+			_ = c.closeSend() // half-close: the peer reads to our end
+		}
+	}()
+	for {
+		select {
+		case <-c.stopWrite:
+			return
+		default:
+		}
+		select {
+		case <-c.stopWrite:
+			return
+		case env := <-q:
+			size := proto.Size(env)
+			if err := c.send(env); err != nil {
+				c.ctr.dropped(size)
+				c.close(err)
+				return
+			}
+			c.ctr.sent(size)
+		}
+	}
+}
+
+// readLoop hands the peer's envelopes to Incoming until the stream ends.
+// Anything malformed, unknown or oversized ends this stream only.
+func (c *conn) readLoop() {
+	var err error
+	defer func() {
+		c.close(err)
+		if c.cc != nil {
+			_ = c.cc.Close()
+		}
+	}()
+	for {
+		var env *pb.Envelope
+		env, err = c.recv()
+		if err != nil {
+			if badStreamError(err) {
+				c.ctr.badStreams.Add(1)
+				c.t.log.Warn("closing stream: bad message", "peer", c.peer.String(), "err", err)
+			}
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			return
+		}
+		if err = checkEnvelope(env); err != nil {
+			c.ctr.badStreams.Add(1)
+			c.t.log.Warn("closing stream: bad message", "peer", c.peer.String(), "err", err)
+			return
+		}
+		size := proto.Size(env)
+		select {
+		case c.t.incoming <- Message{From: c.peer, Org: c.member.Org, Cert: c.member.CertDER, Env: env, Size: size}:
+			c.ctr.received(size)
+		default:
+			c.ctr.dropped(size)
+		}
+	}
+}
+
+// badStreamError tells a peer's protocol violation (oversized or
+// undecodable message) from an ordinary end of stream.
+func badStreamError(err error) bool {
+	switch status.Code(err) {
+	case codes.ResourceExhausted, codes.Internal:
+		return true
+	}
+	return false
+}
+
+// status is what the server handler returns when the conn ends.
+func (c *conn) status() error {
+	switch {
+	case c.err == nil:
+		return nil
+	case errors.Is(c.err, ErrBadMessage):
+		return status.Error(codes.InvalidArgument, c.err.Error())
+	case errors.Is(c.err, identity.ErrRevoked), errors.Is(c.err, identity.ErrExpired):
+		return status.Error(codes.PermissionDenied, c.err.Error())
+	default:
+		return status.Error(codes.Unavailable, c.err.Error())
+	}
+}

@@ -1,0 +1,35 @@
+package comm
+
+import (
+	"time"
+
+	"github.com/blockgossip/blockgossip/identity"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// Hooks for the external tests (package comm_test).
+
+// MakeHandshake builds a signed handshake for a stream presenting tlsCertDER.
+func MakeHandshake(self *identity.Identity, tlsCertDER []byte) (*pb.Envelope, error) {
+	return makeHandshake(self, tlsCertDER, time.Now())
+}
+
+// ActiveDialer says who dialled the stream in use to id, if any.
+func (t *GRPC) ActiveDialer(id identity.PKIID) (identity.PKIID, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.peers[id]; p != nil && p.active != nil {
+		return p.active.dialer, true
+	}
+	return identity.PKIID{}, false
+}
+
+// Streams counts live streams, active or draining.
+func (t *GRPC) Streams() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
+}
+
+// Recheck runs the revocation/expiry re-check now.
+func (t *GRPC) Recheck() { t.recheck() }

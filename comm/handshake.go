@@ -1,0 +1,162 @@
+package comm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/blockgossip/blockgossip/identity"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// Handshake and stream errors. Handshake failures wrap ErrHandshake and
+// one more specific cause (these, or identity's ErrUnknownCA, ErrRevoked,
+// ErrBadSignature...).
+var (
+	ErrHandshake        = errors.New("handshake refused")
+	ErrHandshakeTimeout = errors.New("no handshake within HandshakeTimeout: the peer is stalled or not a blockgossip peer")
+	ErrNotHandshake     = errors.New("first message is not a well-formed ConnEstablish")
+	ErrTLSBinding       = errors.New("handshake names a TLS certificate other than the one the TLS session presented")
+	ErrPKIIDMismatch    = errors.New("handshake PKI-ID is not the SHA-256 of its certificate")
+	ErrWrongPeer        = errors.New("reached another member than the PKI-ID dialled: the endpoint changed hands; refresh membership")
+	ErrNoTLS            = errors.New("stream is not over TLS: serve the transport with comm.NewServer")
+	ErrBadMessage       = errors.New("malformed or unknown message")
+	ErrDuplicateStream  = errors.New("a preferred stream to this peer already exists")
+)
+
+// makeHandshake builds our signed ConnEstablish for a stream on which we
+// present tlsCert.
+func makeHandshake(self *identity.Identity, tlsCertDER []byte, now time.Time) (*pb.Envelope, error) {
+	h := sha256.Sum256(tlsCertDER)
+	payload, err := proto.Marshal(&pb.GossipMessage{Content: &pb.GossipMessage_Handshake{Handshake: &pb.ConnEstablish{
+		PkiId:             self.ID.Bytes(),
+		Certificate:       self.CertDER,
+		TlsCertHash:       h[:],
+		TimestampUnixNano: now.UnixNano(),
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Envelope{Payload: payload, Signature: self.Sign(payload)}, nil
+}
+
+// verifyHandshake checks a remote handshake received on a stream whose
+// TLS session presented remoteTLS: TLS binding first (cheap, and it is what
+// stops a relayed handshake), then signature and membership, then the
+// PKI-ID. want, if not zero, is the member we meant to reach.
+func verifyHandshake(msp *identity.MSP, env *pb.Envelope, remoteTLS tls.ConnectionState, want identity.PKIID) (*identity.Member, error) {
+	fail := func(err error) (*identity.Member, error) {
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	msg := new(pb.GossipMessage)
+	if env == nil || proto.Unmarshal(env.GetPayload(), msg) != nil || msg.GetHandshake() == nil {
+		return fail(ErrNotHandshake)
+	}
+	h := msg.GetHandshake()
+	if len(remoteTLS.PeerCertificates) == 0 {
+		return fail(ErrNoTLS)
+	}
+	seen := sha256.Sum256(remoteTLS.PeerCertificates[0].Raw)
+	if !bytes.Equal(seen[:], h.GetTlsCertHash()) {
+		return fail(ErrTLSBinding)
+	}
+	mem, err := msp.VerifySignature(h.GetCertificate(), env.GetPayload(), env.GetSignature())
+	if err != nil {
+		return fail(err)
+	}
+	id, err := identity.PKIIDFromBytes(h.GetPkiId())
+	if err != nil || id != mem.ID {
+		return fail(ErrPKIIDMismatch)
+	}
+	if !want.IsZero() && id != want {
+		return fail(fmt.Errorf("%w: wanted %v, found %v", ErrWrongPeer, want, id))
+	}
+	return mem, nil
+}
+
+// tlsState returns the TLS session state of a stream's context.
+func tlsState(ctx context.Context) (tls.ConnectionState, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return tls.ConnectionState{}, ErrNoTLS
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return tls.ConnectionState{}, ErrNoTLS
+	}
+	return info.State, nil
+}
+
+type recvResult struct {
+	env *pb.Envelope
+	err error
+}
+
+// recvWithin receives one envelope, giving up after d or when ctx ends.
+// On giving up, the caller must end the stream: that is what makes the
+// helper goroutine's Recv return. The goroutine is counted in t.wg.
+func (t *GRPC) recvWithin(ctx context.Context, d time.Duration, recv func() (*pb.Envelope, error)) (*pb.Envelope, error) {
+	ch := make(chan recvResult, 1)
+	if !t.goTracked(func() {
+		env, err := recv()
+		ch <- recvResult{env, err}
+	}) {
+		return nil, ErrClosed
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		return r.env, r.err
+	case <-timer.C:
+		return nil, ErrHandshakeTimeout
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.ctx.Done():
+		return nil, ErrClosed
+	}
+}
+
+// gossipFields are the field numbers of GossipMessage's content.
+var gossipFields = (&pb.GossipMessage{}).ProtoReflect().Descriptor().Fields()
+
+// checkEnvelope vets an envelope received after the handshake without
+// decoding it deeply: its payload must be well-formed protobuf whose
+// top-level fields are all GossipMessage contents other than a handshake.
+// Deeper validation belongs to whoever interprets the content.
+func checkEnvelope(env *pb.Envelope) error {
+	b := env.GetPayload()
+	if len(b) == 0 {
+		return fmt.Errorf("%w: empty payload", ErrBadMessage)
+	}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: %v", ErrBadMessage, protowire.ParseError(n))
+		}
+		b = b[n:]
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return fmt.Errorf("%w: %v", ErrBadMessage, protowire.ParseError(m))
+		}
+		b = b[m:]
+		fd := gossipFields.ByNumber(num)
+		if fd == nil || typ != protowire.BytesType || fd.Kind() != protoreflect.MessageKind {
+			return fmt.Errorf("%w: unknown content field %d", ErrBadMessage, num)
+		}
+		if fd.Name() == "handshake" {
+			return fmt.Errorf("%w: handshake after the stream was established", ErrBadMessage)
+		}
+	}
+	return nil
+}
