@@ -269,3 +269,5 @@ func (r *recTracer) PeerPenalised(id identity.PKIID, n int, banned bool) {
 	}
 }
 func (r *recTracer) LeaderChanged(identity.PKIID, bool) { r.leaders++ }
+
+func peerOf(sp *simPeer) comm.Peer { return comm.Peer{ID: sp.p.self.ID, Endpoint: sp.p.self.Endpoint} }
