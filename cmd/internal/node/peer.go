@@ -1,0 +1,317 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/blockgossip/blockgossip/cmd/internal/config"
+	"github.com/blockgossip/blockgossip/cmd/internal/ops"
+	"github.com/blockgossip/blockgossip/comm"
+	"github.com/blockgossip/blockgossip/gossip"
+	"github.com/blockgossip/blockgossip/identity"
+	"github.com/blockgossip/blockgossip/ledger"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// PeerSection is the peer node's own keys.
+type PeerSection struct {
+	Identity `yaml:",inline"`
+	// ListenAddress is where the gossip and Admin services listen (mutual TLS).
+	ListenAddress string `yaml:"listenAddress"`
+	// ExternalEndpoint is the address other peers dial, announced in alive
+	// messages; empty means ListenAddress.
+	ExternalEndpoint string `yaml:"externalEndpoint"`
+	// Bootstrap lists peers (host:port) to learn the membership from.
+	Bootstrap []string `yaml:"bootstrap"`
+	// Orderers lists the orderer endpoints the org leader pulls blocks from.
+	Orderers []string `yaml:"orderers"`
+	// LedgerDir holds the peer's LevelDB chain.
+	LedgerDir string `yaml:"ledgerDir"`
+	// IncarnationFile keeps the incarnation number that grows across restarts.
+	IncarnationFile string `yaml:"incarnationFile"`
+	// Profile picks the gossip defaults the gossip section overrides:
+	// "default" or "fabric" (Hyperledger Fabric's, to compare against).
+	Profile string `yaml:"profile"`
+	// ReadyMinPeers is how many live peers /readyz wants before it says ready.
+	ReadyMinPeers int `yaml:"readyMinPeers"`
+	// ShutdownTimeout bounds the graceful stop of the gRPC server.
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+}
+
+// PeerConfig is the whole peer configuration file.
+type PeerConfig struct {
+	Peer       PeerSection        `yaml:"peer"`
+	Gossip     gossip.Config      `yaml:"gossip"`
+	Comm       comm.Config        `yaml:"comm"`
+	Deliver    comm.DeliverConfig `yaml:"deliver"`
+	Operations ops.Config         `yaml:"operations"`
+	Log        LogConfig          `yaml:"log"`
+}
+
+// DefaultPeerConfig returns the defaults; the identity paths and the
+// orderer endpoints have none and must be set.
+func DefaultPeerConfig() PeerConfig {
+	return PeerConfig{
+		Peer: PeerSection{
+			ListenAddress:   "127.0.0.1:7051", // Fabric's peer port, loopback until configured otherwise
+			LedgerDir:       "ledger",         // beside the config file
+			IncarnationFile: "incarnation",    // beside the config file, outside the ledger's LevelDB
+			Profile:         "default",        // blockgossip's own tuning
+			ReadyMinPeers:   1,                // one live peer: gossip can start moving blocks
+			ShutdownTimeout: 5 * time.Second,  // let streams drain; then force
+		},
+		Gossip:     gossip.DefaultConfig(),
+		Comm:       comm.DefaultConfig(),
+		Deliver:    comm.DefaultDeliverConfig(),
+		Operations: ops.DefaultConfig(),
+		Log:        DefaultLogConfig(),
+	}
+}
+
+// LoadPeerConfig reads the file at path over the defaults (of the profile
+// the file or environment selects), applies the environment and resolves
+// paths relative to the file's directory.
+func LoadPeerConfig(path string, env []string) (PeerConfig, error) {
+	c := DefaultPeerConfig()
+	if err := config.Load(path, env, &c); err != nil {
+		return c, err
+	}
+	switch c.Peer.Profile {
+	case "default":
+	case "fabric":
+		c = DefaultPeerConfig()
+		c.Gossip = gossip.FabricConfig()
+		if err := config.Load(path, env, &c); err != nil {
+			return c, err
+		}
+	default:
+		return c, fmt.Errorf("%w: peer.profile is %q: use default or fabric", config.ErrInvalid, c.Peer.Profile)
+	}
+	c.Peer.Identity.resolve(path)
+	c.Peer.LedgerDir = config.ResolvePath(path, c.Peer.LedgerDir)
+	c.Peer.IncarnationFile = config.ResolvePath(path, c.Peer.IncarnationFile)
+	return c, nil
+}
+
+// Validate reports every missing or bad key.
+func (c PeerConfig) Validate() error {
+	errs := []error{
+		c.Peer.Identity.validate("peer"),
+		config.Required("peer.listenAddress", c.Peer.ListenAddress),
+		config.Required("peer.ledgerDir", c.Peer.LedgerDir),
+		config.Required("peer.incarnationFile", c.Peer.IncarnationFile),
+		c.Operations.Validate(),
+		c.Log.Validate(),
+	}
+	if len(c.Peer.Orderers) == 0 {
+		errs = append(errs, fmt.Errorf("%w: peer.orderers is required: list the orderer endpoints (host:port) in the config file or in BLOCKGOSSIP_PEER_ORDERERS", config.ErrInvalid))
+	}
+	for _, ep := range append(append([]string{}, c.Peer.Orderers...), c.Peer.Bootstrap...) {
+		if _, _, err := net.SplitHostPort(ep); err != nil {
+			errs = append(errs, fmt.Errorf("%w: endpoint %q in peer.orderers or peer.bootstrap is not host:port", config.ErrInvalid, ep))
+		}
+	}
+	if err := c.Gossip.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("gossip: %w", err))
+	}
+	if c.Gossip.TickInterval <= 0 {
+		errs = append(errs, fmt.Errorf("%w: gossip.tickinterval must be positive", config.ErrInvalid))
+	}
+	if err := c.Comm.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("comm: %w", err))
+	}
+	if err := c.Deliver.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("deliver: %w", err))
+	}
+	if c.Peer.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("%w: peer.shutdownTimeout must be positive", config.ErrInvalid))
+	}
+	return errors.Join(errs...)
+}
+
+// mspCrypto signs with the node's key and verifies members through the MSP.
+type mspCrypto struct {
+	id  *identity.Identity
+	msp *identity.MSP
+}
+
+func (c mspCrypto) Sign(payload []byte) []byte { return c.id.Sign(payload) }
+
+func (c mspCrypto) Verify(m *pb.Member, payload, signature []byte) error {
+	mem, err := c.msp.VerifySignature(m.GetCertificate(), payload, signature)
+	if err != nil {
+		return err
+	}
+	id, err := identity.PKIIDFromBytes(m.GetPkiId())
+	if err != nil {
+		return err
+	}
+	if id != mem.ID {
+		return fmt.Errorf("member claims pki-id %s but its certificate is %s", id, mem.ID)
+	}
+	if m.GetOrg() != mem.Org {
+		return fmt.Errorf("member claims org %q but its certificate says %q", m.GetOrg(), mem.Org)
+	}
+	return nil
+}
+
+// adminServer answers Admin.LedgerInfo from the peer's ledger.
+type adminServer struct {
+	pb.UnimplementedAdminServer
+	store *ledger.Store
+	id    *identity.Identity
+}
+
+func (a *adminServer) LedgerInfo(context.Context, *pb.LedgerInfoRequest) (*pb.LedgerInfoResponse, error) {
+	tip := a.store.Tip()
+	return &pb.LedgerInfoResponse{
+		Height: tip.Height, CurrentBlockHash: tip.CurrentHash, PreviousBlockHash: tip.PreviousHash,
+		Name: a.id.Name, Org: a.id.Org,
+	}, nil
+}
+
+// RunPeer runs a peer until ctx is done, then stops it cleanly.
+func RunPeer(ctx context.Context, c PeerConfig, logger *slog.Logger, level *slog.LevelVar) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	m, err := c.Peer.Identity.load()
+	if err != nil {
+		return err
+	}
+	if m.id.Role != identity.RolePeer {
+		return fmt.Errorf("%w: %s is a %s certificate; a peer needs a peer certificate", config.ErrInvalid, c.Peer.Cert, m.id.Role)
+	}
+	store, err := ledger.Open(c.Peer.LedgerDir, m.verifier)
+	if err != nil {
+		return fmt.Errorf("open peer ledger: %w", err)
+	}
+	defer store.Close()
+
+	transport, err := comm.NewGRPC(c.Comm, m.id, m.msp, logger.With("component", "comm"))
+	if err != nil {
+		return fmt.Errorf("gossip transport: %w", err)
+	}
+	defer transport.Close()
+	ln, err := listen(c.Peer.ListenAddress, "peer.listenAddress", "--listen")
+	if err != nil {
+		return err
+	}
+	srv := comm.NewServer(c.Comm, m.id, m.msp)
+	transport.Register(srv)
+	pb.RegisterAdminServer(srv, &adminServer{store: store, id: m.id})
+
+	reg := newRegistry()
+	metrics, err := gossip.NewMetrics(reg)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("metrics: %w", err)
+	}
+	endpoint := c.Peer.ExternalEndpoint
+	if endpoint == "" {
+		endpoint = ln.Addr().String()
+	}
+	deliver := comm.NewDeliverClient(c.Deliver, c.Peer.Orderers, comm.DialOptions(c.Comm, m.id, m.msp), logger.With("component", "deliver"))
+	gnode, err := gossip.NewNode(c.Gossip, gossip.Deps{
+		Transport:    transport,
+		Ledger:       store,
+		Verifier:     m.verifier,
+		Crypto:       mspCrypto{id: m.id, msp: m.msp},
+		Self:         gossip.Self{ID: m.id.ID, Endpoint: endpoint, Org: m.id.Org, Cert: m.id.CertDER},
+		Incarnations: &gossip.FileIncarnationStore{Path: c.Peer.IncarnationFile},
+		Bootstrap:    c.Peer.Bootstrap,
+		Orderer:      deliver,
+		Logger:       logger.With("component", "gossip"),
+		Metrics:      metrics,
+	})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("gossip node: %w", err)
+	}
+
+	gossipDone := make(chan struct{})
+	var gossipErr error
+	opsSrv := ops.New(c.Operations, ops.Options{
+		Health: []ops.Check{
+			{Component: "ledger", Check: func() error { return ledgerCheck(store) }},
+			{Component: "gossip", Check: func() error {
+				select {
+				case <-gossipDone:
+					return fmt.Errorf("gossip node stopped: %v", gossipErr)
+				default:
+					return nil
+				}
+			}},
+		},
+		Ready: func() error {
+			st := gnode.Status()
+			if st.Height == 0 {
+				return errors.New("no genesis block yet: waiting for the org leader or peers")
+			}
+			if st.LivePeers < c.Peer.ReadyMinPeers {
+				return fmt.Errorf("%d live peers known, want %d (check peer.bootstrap)", st.LivePeers, c.Peer.ReadyMinPeers)
+			}
+			return nil
+		},
+		Gatherer: reg,
+		Level:    level,
+		Logger:   logger,
+		Status:   func() any { return peerStatus(m.id, gnode.Status()) },
+	})
+	if err := opsSrv.Start(); err != nil {
+		ln.Close()
+		return err
+	}
+	defer opsSrv.Close()
+
+	runCtx, stopGossip := context.WithCancel(ctx)
+	defer stopGossip()
+	go func() {
+		defer close(gossipDone)
+		gossipErr = gnode.Run(runCtx)
+	}()
+	go func() { // drain commit events into the debug log; the channel closes when Run returns
+		for ev := range gnode.Commits() {
+			logger.Debug("committed block", "number", ev.Number, "via", ev.Via, "hops", ev.Hops)
+		}
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("peer started", "name", m.id.Name, "org", m.id.Org, "listen", ln.Addr().String(),
+		"operations", opsSrv.Addr(), "height", store.Height(), "bootstrap", c.Peer.Bootstrap, "orderers", c.Peer.Orderers)
+
+	var failure error
+	select {
+	case <-ctx.Done():
+	case <-gossipDone:
+		failure = fmt.Errorf("gossip node stopped: %v", gossipErr)
+	case err := <-serveErr:
+		failure = fmt.Errorf("peer gRPC server failed: %w", err)
+	}
+	logger.Info("peer stopping")
+	stopGossip()
+	<-gossipDone
+	stopServer(srv, c.Peer.ShutdownTimeout)
+	if err := transport.Close(); err != nil {
+		logger.Warn("closing transport", "err", err)
+	}
+	if failure != nil {
+		return failure
+	}
+	logger.Info("peer stopped", "height", store.Height())
+	return nil
+}
+
+func peerStatus(id *identity.Identity, st gossip.Status) Status {
+	s := Status{Name: id.Name, Org: id.Org, Role: "peer", Height: st.Height, TipHash: hex.EncodeToString(st.TipHash),
+		LivePeers: st.LivePeers, IsLeader: st.IsLeader}
+	if st.HasLeader {
+		s.Leader = fmt.Sprintf("%x", st.Leader[:])
+	}
+	return s
+}
