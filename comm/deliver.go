@@ -175,9 +175,9 @@ func (c *DeliverClient) stream(ctx context.Context, endpoint string, next uint64
 		case num > next+got:
 			return got, fmt.Errorf("%w: got block %d from %s, want %d", errOutOfOrder, num, endpoint, next+got)
 		}
+		c.blocks.Add(1)
 		deliver(resp.GetBlock())
 		got++
-		c.blocks.Add(1)
 	}
 }
 
