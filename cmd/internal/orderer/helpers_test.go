@@ -5,11 +5,11 @@ import (
 	"net"
 	"testing"
 
+	"github.com/blockgossip/blockgossip/comm"
 	"github.com/blockgossip/blockgossip/identity"
 	"github.com/blockgossip/blockgossip/ledger"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 )
 
 // goleveldb's mpoolDrain goroutine outlives DB.Close by up to a second (it
@@ -67,7 +67,8 @@ func (f *fixture) newOrderer(t *testing.T, cfg Config) *Orderer {
 	return o
 }
 
-// serve serves o over mutual TLS on a free 127.0.0.1 port until the test
+// serve serves o with comm's mutual-TLS server (as `blockgossip orderer
+// start` does) on a free 127.0.0.1 port until the test
 // ends or stop is called.
 func (f *fixture) serve(t *testing.T, o *Orderer) (addr string, stop func()) {
 	t.Helper()
@@ -75,7 +76,7 @@ func (f *fixture) serve(t *testing.T, o *Orderer) (addr string, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grpc.NewServer(grpc.Creds(credentials.NewTLS(identity.ServerTLSConfig(f.b.Orderer, f.msp))))
+	s := comm.NewServer(comm.DefaultConfig(), f.b.Orderer, f.msp)
 	o.Register(s)
 	done := make(chan struct{})
 	go func() { defer close(done); s.Serve(lis) }()
@@ -84,9 +85,10 @@ func (f *fixture) serve(t *testing.T, o *Orderer) (addr string, stop func()) {
 	return lis.Addr().String(), stop
 }
 
-// dialOpts are the client side of mutual TLS for id.
+// dialOpts are the client side of mutual TLS for id, as every blockgossip
+// client dials.
 func (f *fixture) dialOpts(id *identity.Identity, m *identity.MSP) []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(identity.ClientTLSConfig(id, m)))}
+	return comm.DialOptions(comm.DefaultConfig(), id, m)
 }
 
 func (f *fixture) dial(t *testing.T, id *identity.Identity, addr string) *grpc.ClientConn {
