@@ -35,7 +35,7 @@ type target struct {
 
 func (t *target) addFlags(c *cobra.Command, nameFlag, nameHelp, addrFlag string) {
 	f := c.Flags()
-	f.StringVar(&t.network, "network", "", "directory of a network started by `network up` (reads its network.json)")
+	f.StringVar(&t.network, "network", "", "directory of a network started by network up (reads its network.json)")
 	if nameFlag != "" {
 		f.StringVar(&t.name, nameFlag, "", nameHelp)
 	}

@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "blockgossip: %v\n", err)
 	var ue usageError
-	if errors.As(err, &ue) || cmd == nil || !cmd.SilenceUsage {
+	if errors.As(err, &ue) && cmd != nil {
 		fmt.Fprintf(stderr, "\n%s", cmd.UsageString())
 		return 2
 	}

@@ -141,9 +141,9 @@ func networkUp(cmd *cobra.Command, o upOptions) error {
 			stopAll()
 			return fmt.Errorf("start node %s: %w", n.Name, err)
 		}
+		n.PID = c.Process.Pid
 		p := &started{node: *n, cmd: c, done: make(chan struct{})}
 		go func() { p.err = c.Wait(); close(p.done) }()
-		n.PID = c.Process.Pid
 		procs = append(procs, p)
 	}
 	if err := plan.file.Write(dir); err != nil {

@@ -296,10 +296,12 @@ func RunPeer(ctx context.Context, c PeerConfig, logger *slog.Logger, level *slog
 	logger.Info("peer stopping")
 	stopGossip()
 	<-gossipDone
-	stopServer(srv, c.Peer.ShutdownTimeout)
+	// Closing the transport ends the gossip streams, so the graceful stop
+	// below has only short Admin calls to wait for.
 	if err := transport.Close(); err != nil {
 		logger.Warn("closing transport", "err", err)
 	}
+	stopServer(srv, c.Peer.ShutdownTimeout)
 	if failure != nil {
 		return failure
 	}
