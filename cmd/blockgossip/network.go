@@ -303,4 +303,3 @@ func adminCredentials(mat *identity.Material, bundle string) (netctl.Admin, erro
 	a := mat.Admins[orgs[0]]
 	return netctl.Admin{Cert: a.Cert, Key: a.Key, CA: bundle}, nil
 }
-
