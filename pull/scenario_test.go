@@ -10,19 +10,30 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // report logs a scenario's cost, for the record.
 func (s *sim) report(name string, ticks int) {
-	s.t.Logf("%s: converged in %d ticks; %d msgs, %d KiB; received via pull %d, via state %d",
-		name, ticks, s.msgs, s.bytes>>10, s.received[ViaPull], s.received[ViaState])
+	s.t.Logf("%s [%s]: converged in %d ticks; %d msgs, %d KiB; received via pull %d, via state %d",
+		name, s.t.Name(), ticks, s.msgs, s.bytes>>10, s.received[ViaPull], s.received[ViaState])
+}
+
+// profiles runs a scenario under blockgossip's defaults and, unless -short,
+// under Fabric's, so that the logs compare the two.
+func profiles(t *testing.T, run func(t *testing.T, cfg Config)) {
+	t.Run("default", func(t *testing.T) { run(t, DefaultConfig()) })
+	if !testing.Short() {
+		t.Run("fabric", func(t *testing.T) { run(t, FabricConfig()) })
+	}
 }
 
 // A peer that joins after 1,000 blocks catches up to the same tip, while
 // the others keep receiving a block per tick.
-func TestLateJoinerCatchesUp(t *testing.T) {
-	s := newSim(t, 1, 4, DefaultConfig())
+func TestLateJoinerCatchesUp(t *testing.T) { profiles(t, lateJoiner) }
+
+func lateJoiner(t *testing.T, cfg Config) {
+	s := newSim(t, 1, 4, cfg)
 	s.chain.extend(1000)
 	for i := range 4 {
 		s.feed(i)
 	}
-	s.addNode(DefaultConfig(), honest)
+	s.addNode(cfg, honest)
 	for range 30 { // the tip keeps moving while the newcomer catches up
 		s.chain.extend(len(s.chain.blocks) + 1)
 		for i := range 4 {
@@ -30,7 +41,7 @@ func TestLateJoinerCatchesUp(t *testing.T) {
 		}
 		s.step()
 	}
-	ticks := 30 + s.runUntilConverged(200)
+	ticks := 30 + s.runUntilConverged(400)
 	s.report("late joiner, 1030 blocks", ticks)
 	if s.received[ViaState] < 900 {
 		t.Errorf("state transfer brought %d blocks; want the bulk of 1,000", s.received[ViaState])
@@ -38,28 +49,32 @@ func TestLateJoinerCatchesUp(t *testing.T) {
 }
 
 // With push disabled (only peer 0 is fed), pull alone converges 50 peers.
-func TestPullAloneConverges50(t *testing.T) {
-	s := newSim(t, 2, 50, DefaultConfig())
+func TestPullAloneConverges50(t *testing.T) { profiles(t, pullAlone50) }
+
+func pullAlone50(t *testing.T, cfg Config) {
+	s := newSim(t, 2, 50, cfg)
 	for range 100 { // one block every tick for 10 s
 		s.chain.extend(len(s.chain.blocks) + 1)
 		s.feed(0)
 		s.step()
 	}
-	ticks := s.runUntilConverged(200)
+	ticks := s.runUntilConverged(400)
 	s.report("50 peers, 100 blocks, pull only, ticks after the last block", ticks)
 }
 
 // With 30% loss on every link, pull (and state transfer) deliver every
 // block to every peer. Push is the gossip layer's: only peer 0 is fed.
-func TestLossyLinksDeliverEverything(t *testing.T) {
-	s := newSim(t, 3, 20, DefaultConfig())
+func TestLossyLinksDeliverEverything(t *testing.T) { profiles(t, lossy) }
+
+func lossy(t *testing.T, cfg Config) {
+	s := newSim(t, 3, 20, cfg)
 	s.loss = 0.3
 	for range 100 {
 		s.chain.extend(len(s.chain.blocks) + 1)
 		s.feed(0)
 		s.step()
 	}
-	ticks := s.runUntilConverged(600)
+	ticks := s.runUntilConverged(1500)
 	s.report("20 peers, 30% loss, pull only, ticks after the last block", ticks)
 }
 
@@ -69,9 +84,7 @@ func TestLossyLinksDeliverEverything(t *testing.T) {
 func TestLyingPeerDoesNotStall(t *testing.T) {
 	base := catchUpWith(t, -1)
 	for _, k := range []kind{silent, emptyish} {
-		ticks, s := catchUpWith(t, k), (*sim)(nil)
-		_ = s
-		if ticks > 3*base+20 {
+		if ticks := catchUpWith(t, k); ticks > 3*base+20 {
 			t.Errorf("liar kind %d: catch-up took %d ticks, %d without a liar", k, ticks, base)
 		}
 	}
@@ -104,8 +117,10 @@ func catchUpWith(t *testing.T, k kind) int {
 
 // Partition into two halves, feed blocks to one half, heal: both halves
 // converge to identical chains.
-func TestPartitionHeals(t *testing.T) {
-	s := newSim(t, 5, 10, DefaultConfig())
+func TestPartitionHeals(t *testing.T) { profiles(t, partition) }
+
+func partition(t *testing.T, cfg Config) {
+	s := newSim(t, 5, 10, cfg)
 	for i := 5; i < 10; i++ {
 		s.nodes[i].cut = 1
 	}
@@ -122,6 +137,6 @@ func TestPartitionHeals(t *testing.T) {
 	for i := 5; i < 10; i++ {
 		s.nodes[i].cut = 0
 	}
-	ticks := s.runUntilConverged(300)
+	ticks := s.runUntilConverged(1000)
 	s.report("partition of 10, 300 blocks to one half, ticks after heal", ticks)
 }
