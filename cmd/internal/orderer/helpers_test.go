@@ -26,7 +26,7 @@ type fixture struct {
 	verifier identity.OrdererVerifier
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	b, err := identity.NewBundle(identity.GenerateSpec{Orgs: 2, PeersPerOrg: 1})
 	if err != nil {
@@ -47,7 +47,7 @@ func (f *fixture) client() *identity.Identity { return f.b.Clients["org1"] }
 
 // openStore opens a LevelDB ledger in dir, closed at the end of the test
 // (closing twice is harmless).
-func (f *fixture) openStore(t *testing.T, dir string) *ledger.Store {
+func (f *fixture) openStore(t testing.TB, dir string) *ledger.Store {
 	t.Helper()
 	s, err := ledger.Open(dir, f.verifier)
 	if err != nil {

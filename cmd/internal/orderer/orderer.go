@@ -315,8 +315,8 @@ func newWaiter(n int) *waiter {
 	return &waiter{placements: make([]*pb.TxPlacement, n), remaining: n, done: make(chan struct{})}
 }
 
-// place and fail are called with o.mu or o.cutMu held by one goroutine at a
-// time (the cutter, or Run's exit under o.mu after the cutter stopped).
+// place and fail are only called on Run's goroutine (the cutter, then Run's
+// exit); the Broadcast handler reads the waiter after done is closed.
 func (w *waiter) place(idx int, block uint64, pos int) {
 	w.placements[idx] = &pb.TxPlacement{BlockNumber: block, Index: uint32(pos)}
 	w.remaining--

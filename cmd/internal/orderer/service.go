@@ -110,8 +110,8 @@ func (s *broadcastService) Deliver(req *pb.DeliverRequest, stream pb.AtomicBroad
 		notify := o.newBlock
 		o.mu.Unlock()
 		end := o.store.Height()
-		if req.GetHasStop() {
-			end = min(end, req.GetStopAfter()+1)
+		if req.GetHasStop() && req.GetStopAfter() < end {
+			end = req.GetStopAfter() + 1
 		}
 		if next < end {
 			blocks, err := o.store.Range(next, end, o.cfg.DeliverChunkBytes)

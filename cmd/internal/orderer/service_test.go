@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"math/big"
 	"testing"
 	"time"
@@ -190,6 +191,15 @@ func TestDeliverStopAfter(t *testing.T) {
 	if _, err := st.Recv(); err != io.EOF {
 		t.Fatalf("after stop block: %v, want end of stream", err)
 	}
+	// The largest stop block must not overflow into "stop at once".
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err = pb.NewAtomicBroadcastClient(f.dial(t, f.client(), addr)).
+		Deliver(ctx, &pb.DeliverRequest{Start: 4, StopAfter: math.MaxUint64, HasStop: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recvBlocks(t, st, f.verifier, 4, 2, nil)
 }
 
 func TestDeliverStreamsEndWhenOrdererStops(t *testing.T) {
