@@ -247,6 +247,21 @@ func TestOrdererAndPeersInProcess(t *testing.T) {
 		return nil
 	}, errs)
 
+	waitFor(t, 30*time.Second, "every peer ready", func() error {
+		for _, p := range peers {
+			resp, err := httpc.Get("http://" + p.Operations.ListenAddress + "/readyz")
+			if err != nil {
+				return err
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s: %s", p.Peer.ListenAddress, body)
+			}
+		}
+		return nil
+	}, errs)
+
 	resp2, err := httpc.Get("http://" + peers[0].Operations.ListenAddress + "/metrics")
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp2.Body)
@@ -282,4 +297,16 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() error, errs
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%s: not within %v: %v", what, d, err)
+}
+
+func TestTracerKeepsTheHighestBlockHeardOf(t *testing.T) {
+	tr := &tracer{log: slog.New(slog.DiscardHandler)}
+	require.Zero(t, tr.heardHeight())
+	tr.BlockAccepted(identity.PKIID{}, 4, 0, 1)
+	tr.BlockDuplicate(identity.PKIID{}, 2, 0)
+	require.EqualValues(t, 5, tr.heardHeight())
+	tr.BlockDropped(40, nil)
+	require.EqualValues(t, 41, tr.heardHeight(), "a block beyond the window still shows how far the chain is")
+	tr.BlockCommitted(0, 0, 0)
+	require.EqualValues(t, 41, tr.heardHeight())
 }

@@ -39,6 +39,9 @@ type PeerSection struct {
 	Profile string `yaml:"profile"`
 	// ReadyMinPeers is how many live peers /readyz wants before it says ready.
 	ReadyMinPeers int `yaml:"readyMinPeers"`
+	// ReadyMaxLag is how many blocks the peer may trail the highest block
+	// it has heard of and still be ready.
+	ReadyMaxLag uint64 `yaml:"readyMaxLag"`
 	// ShutdownTimeout bounds the graceful stop of the gRPC server.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 }
@@ -63,6 +66,7 @@ func DefaultPeerConfig() PeerConfig {
 			IncarnationFile: "incarnation",    // beside the config file, outside the ledger's LevelDB
 			Profile:         "default",        // blockgossip's own tuning
 			ReadyMinPeers:   1,                // one live peer: gossip can start moving blocks
+			ReadyMaxLag:     10,               // a few blocks in flight are normal; more means catching up
 			ShutdownTimeout: 5 * time.Second,  // let streams drain; then force
 		},
 		Gossip:     gossip.DefaultConfig(),
@@ -216,6 +220,7 @@ func RunPeer(ctx context.Context, c PeerConfig, logger *slog.Logger, level *slog
 	if endpoint == "" {
 		endpoint = ln.Addr().String()
 	}
+	trace := &tracer{log: logger.With("component", "gossip")}
 	deliver := comm.NewDeliverClient(c.Deliver, c.Peer.Orderers, comm.DialOptions(c.Comm, m.id, m.msp), logger.With("component", "deliver"))
 	gnode, err := gossip.NewNode(c.Gossip, gossip.Deps{
 		Transport:    transport,
@@ -228,6 +233,7 @@ func RunPeer(ctx context.Context, c PeerConfig, logger *slog.Logger, level *slog
 		Orderer:      deliver,
 		Logger:       logger.With("component", "gossip"),
 		Metrics:      metrics,
+		Tracer:       trace,
 	})
 	if err != nil {
 		ln.Close()
@@ -256,6 +262,9 @@ func RunPeer(ctx context.Context, c PeerConfig, logger *slog.Logger, level *slog
 			if st.LivePeers < c.Peer.ReadyMinPeers {
 				return fmt.Errorf("%d live peers known, want %d (check peer.bootstrap)", st.LivePeers, c.Peer.ReadyMinPeers)
 			}
+			if heard := trace.heardHeight(); heard > st.Height+c.Peer.ReadyMaxLag {
+				return fmt.Errorf("catching up: height %d, blocks up to %d seen (more than peer.readyMaxLag=%d behind)", st.Height, heard-1, c.Peer.ReadyMaxLag)
+			}
 			return nil
 		},
 		Gatherer: reg,
@@ -275,9 +284,8 @@ func RunPeer(ctx context.Context, c PeerConfig, logger *slog.Logger, level *slog
 		defer close(gossipDone)
 		gossipErr = gnode.Run(runCtx)
 	}()
-	go func() { // drain commit events into the debug log; the channel closes when Run returns
-		for ev := range gnode.Commits() {
-			logger.Debug("committed block", "number", ev.Number, "via", ev.Via, "hops", ev.Hops)
+	go func() { // drain commit events (the tracer logs them): undrained they count as drops; closes when Run returns
+		for range gnode.Commits() {
 		}
 	}()
 	serveErr := make(chan error, 1)
