@@ -20,16 +20,40 @@ type GenerateSpec struct {
 	Hosts       []string      // SANs of member certs; nil means DefaultHosts
 }
 
-// withDefaults fills in zero fields and validates the rest.
-func (s GenerateSpec) withDefaults() (GenerateSpec, error) {
+// DefaultGenerateSpec is a small local network.
+func DefaultGenerateSpec() GenerateSpec {
+	return GenerateSpec{
+		Orgs:        2,               // the least that exercises cross-org gossip and one leader per org
+		PeersPerOrg: 4,               // enough for push, pull and election to matter, small for a laptop
+		Validity:    DefaultValidity, // nobody meets an expiry while developing
+		Hosts:       DefaultHosts,    // the whole network runs on this machine
+	}
+}
+
+// Validate rejects specs Generate cannot honour; zero Validity and nil
+// Hosts are fine (they mean the defaults).
+func (s GenerateSpec) Validate() error {
 	if s.Orgs < 1 || s.PeersPerOrg < 1 {
-		return s, fmt.Errorf("generate: need at least 1 org and 1 peer per org, got %d orgs x %d peers", s.Orgs, s.PeersPerOrg)
+		return fmt.Errorf("generate: need at least 1 org and 1 peer per org, got %d orgs x %d peers", s.Orgs, s.PeersPerOrg)
+	}
+	if s.Validity < 0 {
+		return fmt.Errorf("generate: negative validity %v", s.Validity)
+	}
+	for _, h := range s.Hosts {
+		if h == "" {
+			return fmt.Errorf("generate: empty host name in %q", s.Hosts)
+		}
+	}
+	return nil
+}
+
+// withDefaults validates s and fills in zero fields.
+func (s GenerateSpec) withDefaults() (GenerateSpec, error) {
+	if err := s.Validate(); err != nil {
+		return s, err
 	}
 	if s.Validity == 0 {
 		s.Validity = DefaultValidity
-	}
-	if s.Validity < 0 {
-		return s, fmt.Errorf("generate: negative validity %v", s.Validity)
 	}
 	if s.Hosts == nil {
 		s.Hosts = DefaultHosts

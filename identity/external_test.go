@@ -3,6 +3,7 @@ package identity_test
 import (
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -71,5 +72,44 @@ func TestNewCAInsideSynctest(t *testing.T) {
 	m, _ := identity.NewMSP(map[string]*x509.Certificate{"org1": ca.Cert})
 	if _, err := m.Validate(peer.CertDER); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Making members in memory for a test: one CA per org, identities from it,
+// an MSP trusting the CAs, and the TLS configs the transport uses.
+func ExampleCA_NewIdentity() {
+	ca1, _ := identity.NewCA("org1", 0)
+	ca2, _ := identity.NewCA("org2", 0)
+	alice, _ := ca1.NewIdentity("org1-peer0", identity.RolePeer)
+	bob, _ := ca2.NewIdentity("org2-peer0", identity.RolePeer)
+	msp, _ := identity.NewMSP(map[string]*x509.Certificate{"org1": ca1.Cert, "org2": ca2.Cert})
+
+	_ = identity.ServerTLSConfig(alice, msp) // alice listens
+	_ = identity.ClientTLSConfig(bob, msp)   // bob dials
+
+	msg := []byte("hello")
+	m, err := msp.VerifySignature(alice.CertDER, msg, alice.Sign(msg))
+	fmt.Println(m.Name, m.Org, m.Role, err)
+	_, err = msp.VerifySignature(bob.CertDER, msg, alice.Sign(msg))
+	fmt.Println(errors.Is(err, identity.ErrBadSignature))
+	// Output:
+	// org1-peer0 org1 peer <nil>
+	// true
+}
+
+func TestGenerateSpecValidate(t *testing.T) {
+	if err := identity.DefaultGenerateSpec().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []identity.GenerateSpec{
+		{Orgs: 0, PeersPerOrg: 1}, {Orgs: 1, PeersPerOrg: 0},
+		{Orgs: 1, PeersPerOrg: 1, Validity: -time.Hour}, {Orgs: 1, PeersPerOrg: 1, Hosts: []string{""}},
+	} {
+		if s.Validate() == nil {
+			t.Errorf("%+v accepted", s)
+		}
+		if _, err := identity.NewBundle(s); err == nil {
+			t.Errorf("NewBundle(%+v) accepted", s)
+		}
 	}
 }

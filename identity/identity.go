@@ -85,6 +85,11 @@ func (i *Identity) TLSCertificate() tls.Certificate {
 	}
 }
 
+// Member returns the identity as others see it once validated.
+func (i *Identity) Member() *Member {
+	return &Member{ID: i.ID, Org: i.Org, Role: i.Role, Name: i.Name, Cert: i.Cert, CertDER: i.CertDER}
+}
+
 // CertPEM returns the certificate in PEM form.
 func (i *Identity) CertPEM() []byte { return certPEM(i.CertDER) }
 
