@@ -73,15 +73,21 @@ type Bundle struct {
 	Clients map[string]*Identity // peer org name -> client
 }
 
-// NewBundle creates the CAs and identities spec describes. Certificates
-// are valid from five minutes ago (clock skew) for spec.Validity.
+// NewBundle creates the CAs and identities spec describes, in memory.
+// Like NewCA, it backdates certificates to before 2000-01-01 so that they
+// are valid inside testing/synctest bubbles too; they expire spec.Validity
+// from now. Generate, which makes real material, does not backdate.
 func NewBundle(spec GenerateSpec) (*Bundle, error) {
 	spec, err := spec.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	notBefore := time.Now().Add(-5 * time.Minute).Truncate(time.Second)
-	notAfter := notBefore.Add(spec.Validity)
+	return newBundle(spec, synctestEpoch.Add(-24*time.Hour), time.Now().Add(spec.Validity))
+}
+
+// newBundle creates the material of spec (defaults filled in), every
+// certificate valid in [notBefore, notAfter].
+func newBundle(spec GenerateSpec, notBefore, notAfter time.Time) (*Bundle, error) {
 	b := &Bundle{
 		Network: &NetworkDescription{OrdererOrg: OrdererOrg},
 		CAs:     map[string]*CA{}, Admins: map[string]*Identity{}, Clients: map[string]*Identity{},

@@ -36,8 +36,8 @@ func TestOrdererVerifierWithLedger(t *testing.T) {
 	}
 }
 
-// TestNewCAInsideSynctest shows identities minted with NewCA and
-// CA.NewIdentity stay valid inside a testing/synctest bubble, whose clock
+// TestNewCAInsideSynctest shows identities minted with NewCA,
+// CA.NewIdentity and NewBundle stay valid inside a testing/synctest bubble, whose clock
 // starts at 2000-01-01, and expire when that fake clock passes NotAfter.
 func TestNewCAInsideSynctest(t *testing.T) {
 	ca, err := identity.NewCA("org1", 0)
@@ -52,7 +52,18 @@ func TestNewCAInsideSynctest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, err := identity.NewBundle(identity.GenerateSpec{Orgs: 1, PeersPerOrg: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	synctest.Test(t, func(t *testing.T) {
+		bm, err := b.MSP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bm.Validate(b.Peers[0].CertDER); err != nil {
+			t.Fatalf("bundle peer in bubble: %v", err)
+		}
 		m, err := identity.NewMSP(map[string]*x509.Certificate{"org1": ca.Cert})
 		if err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 )
 
 // NetworkFile is the network description's file name inside a material dir.
@@ -46,7 +47,13 @@ func Generate(dir string, spec GenerateSpec) (*Material, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate in %s: %w", dir, err)
 	}
-	b, err := NewBundle(spec)
+	spec, err = spec.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	// Valid from five minutes ago, to tolerate clock skew between hosts.
+	notBefore := time.Now().Add(-5 * time.Minute).Truncate(time.Second)
+	b, err := newBundle(spec, notBefore, notBefore.Add(spec.Validity))
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestGenerateTreeAndModes(t *testing.T) {
@@ -97,6 +98,10 @@ func TestGenerateRoundTrip(t *testing.T) {
 		}
 	}
 	orderer, _ := mat.Orderer.Load()
+	// Real material is not backdated like in-memory test bundles.
+	if age := time.Since(orderer.Cert.NotBefore); age < 0 || age > time.Hour {
+		t.Fatalf("generated cert NotBefore %v is not just before now", orderer.Cert.NotBefore)
+	}
 	if err := v.VerifyBlockSignature([]byte("h"), orderer.Sign([]byte("h"))); err != nil {
 		t.Fatal(err)
 	}
