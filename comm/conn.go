@@ -130,6 +130,7 @@ func (t *GRPC) connClosed(c *conn) {
 	if p := t.peers[c.peer]; p != nil && p.active == c {
 		p.active = nil
 		t.emit(Event{Peer: c.peer, Org: c.member.Org, Up: false})
+		t.scheduleDialLocked(p) // envelopes still queued: reconnect
 	}
 }
 

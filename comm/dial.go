@@ -36,9 +36,8 @@ func (t *GRPC) dialPeer(id identity.PKIID, endpoint string, gen uint64) {
 		p.dialing = false
 	}
 	if err != nil {
-		if !stale && !errors.Is(err, ErrDuplicateStream) {
-			p.backoff = min(max(2*p.backoff, t.cfg.BackoffMin), t.cfg.BackoffMax)
-			p.retryAt = time.Now().Add(p.backoff)
+		if !stale {
+			t.dialFailedLocked(p, errors.Is(err, ErrDuplicateStream))
 		}
 		t.mu.Unlock()
 		if !errors.Is(err, ErrDuplicateStream) && !errors.Is(err, context.Canceled) {
@@ -53,6 +52,40 @@ func (t *GRPC) dialPeer(id identity.PKIID, endpoint string, gen uint64) {
 		return
 	}
 	t.adopt(c)
+}
+
+// dialFailedLocked backs off and, while envelopes wait, schedules the next
+// dial. A peer that stays unreachable through the whole backoff range
+// costs its queue (counted as dropped): the next Send starts over. A dial
+// refused as a duplicate retries soon without growing the backoff: the
+// peer's own dial is about to arrive. t.mu held.
+func (t *GRPC) dialFailedLocked(p *peerState, duplicate bool) {
+	if duplicate {
+		p.retryAt = time.Now().Add(t.cfg.BackoffMin)
+	} else {
+		if p.backoff >= t.cfg.BackoffMax {
+			drainQueue(p)
+		}
+		p.backoff = min(max(2*p.backoff, t.cfg.BackoffMin), t.cfg.BackoffMax)
+		p.retryAt = time.Now().Add(p.backoff)
+	}
+	t.scheduleDialLocked(p)
+}
+
+// scheduleDialLocked arranges a dial at p.retryAt if envelopes are waiting
+// and nothing else will send them. t.mu held.
+func (t *GRPC) scheduleDialLocked(p *peerState) {
+	if t.closed || p.retry != nil || p.active != nil || len(p.queue) == 0 || p.endpoint == "" {
+		return
+	}
+	p.retry = time.AfterFunc(max(time.Until(p.retryAt), 0), func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		p.retry = nil
+		if !t.closed {
+			t.maybeDialLocked(p)
+		}
+	})
 }
 
 // dial opens a stream to endpoint and exchanges handshakes. want, if not
@@ -71,12 +104,14 @@ func (t *GRPC) dial(ctx context.Context, endpoint string, want identity.PKIID) (
 		_ = cc.Close()
 		return nil, fmt.Errorf("dial %s: %w", endpoint, err)
 	}
+	start := time.Now()
 	timer := time.AfterFunc(t.cfg.ConnectTimeout, cancel)
 	stream, err := pb.NewGossipClient(cc).Stream(sctx)
 	timer.Stop()
 	if err != nil {
 		return fail(err)
 	}
+	t.log.Debug("stream open", "endpoint", endpoint, "took", time.Since(start))
 	hs, err := makeHandshake(t.self, t.tlsCert, time.Now())
 	if err != nil {
 		return fail(err)
@@ -131,7 +166,12 @@ func (t *GRPC) Stream(ss pb.Gossip_StreamServer) error {
 	if err != nil {
 		return refuse(codes.Unauthenticated, err)
 	}
+	start := time.Now()
 	env, err := t.recvWithin(ss.Context(), t.cfg.HandshakeTimeout, ss.Recv)
+	t.log.Debug("server got handshake", "took", time.Since(start), "err", err)
+	if errors.Is(err, context.Canceled) || errors.Is(err, ErrClosed) {
+		return status.Error(codes.Canceled, err.Error()) // the dialler gave up, or we are closing
+	}
 	if err != nil {
 		return refuse(codes.DeadlineExceeded, fmt.Errorf("%w: %w", ErrHandshake, err))
 	}

@@ -3,7 +3,9 @@ package comm_test
 import (
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -74,7 +76,11 @@ func (pn *peerNet) node(org int, cfg *comm.Config) *gnode {
 
 func (pn *peerNet) serve(id *identity.Identity, msp *identity.MSP, cfg comm.Config) *gnode {
 	t := pn.t
-	tr, err := comm.NewGRPC(cfg, id, msp, nil)
+	var logger *slog.Logger
+	if os.Getenv("COMM_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	tr, err := comm.NewGRPC(cfg, id, msp, logger)
 	require.NoError(t, err)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -64,6 +64,7 @@ type peerState struct {
 	gen      uint64            // bumped by Disconnect: stale dials are discarded
 	backoff  time.Duration     // wait after the last failed dial
 	retryAt  time.Time         // no dial before this
+	retry    *time.Timer       // a dial scheduled while envelopes wait
 	ctr      *counters
 }
 
@@ -215,6 +216,11 @@ func (t *GRPC) Close() error {
 		return nil
 	}
 	t.closed = true
+	for _, p := range t.peers {
+		if p.retry != nil {
+			p.retry.Stop()
+		}
+	}
 	victims := make([]*conn, 0, len(t.conns))
 	for c := range t.conns {
 		victims = append(victims, c)
@@ -228,6 +234,9 @@ func (t *GRPC) Close() error {
 	t.wg.Wait()
 	t.mu.Lock()
 	for _, p := range t.peers {
+		if p.retry != nil {
+			p.retry.Stop()
+		}
 		drainQueue(p)
 	}
 	t.mu.Unlock()
