@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/blockgossip/blockgossip/cmd/internal/client"
@@ -147,9 +148,13 @@ func printLedgerInfo(w io.Writer, info *pb.LedgerInfoResponse, asJSON bool) erro
 
 // explainRPC adds what to do to the usual gRPC failures.
 func explainRPC(err error, addr string) error {
+	msg := err.Error()
+	if strings.Contains(msg, "certificate") || strings.Contains(msg, "tls:") {
+		return fmt.Errorf("%w (TLS refused: the node must accept --cert as a member of its network, and --ca must trust the node's org)", err)
+	}
 	switch status.Code(errors.Unwrap(err)) {
 	case codes.Unavailable:
-		return fmt.Errorf("%w (is the node at %s running? `network up` writes its log to DIR/<name>/node.log)", err, addr)
+		return fmt.Errorf("%w (is the node at %s running, and is --cert a member of its network? `network up` writes each log to DIR/<name>/node.log)", err, addr)
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("%w (the node at %s did not answer in time; raise --timeout or check its log)", err, addr)
 	case codes.PermissionDenied, codes.Unauthenticated:
