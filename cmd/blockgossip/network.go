@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blockgossip/blockgossip/cmd/internal/config"
 	"github.com/blockgossip/blockgossip/cmd/internal/netctl"
 	"github.com/blockgossip/blockgossip/identity"
 	"github.com/spf13/cobra"
@@ -114,6 +115,10 @@ func networkUp(cmd *cobra.Command, o upOptions) error {
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "starting %d nodes in %s\n", len(plan.file.Nodes), dir)
 
+	env, dropped := nodeEnv(os.Environ())
+	if len(dropped) > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "not passing %s to the nodes: network up sets these keys per node\n", strings.Join(dropped, ", "))
+	}
 	procs := make([]*started, 0, len(plan.file.Nodes))
 	stopAll := func() {
 		pids := make([]int, 0, len(procs))
@@ -136,7 +141,7 @@ func networkUp(cmd *cobra.Command, o upOptions) error {
 		if n.Role == netctl.RoleOrderer {
 			role = "orderer"
 		}
-		c, err := netctl.Start(bin, []string{role, "start", "--config", n.Config}, n.Log)
+		c, err := netctl.Start(bin, []string{role, "start", "--config", n.Config}, env, n.Log)
 		if err != nil {
 			stopAll()
 			return fmt.Errorf("start node %s: %w", n.Name, err)
@@ -302,4 +307,27 @@ func adminCredentials(mat *identity.Material, bundle string) (netctl.Admin, erro
 	}
 	a := mat.Admins[orgs[0]]
 	return netctl.Admin{Cert: a.Cert, Key: a.Key, CA: bundle}, nil
+}
+
+// nodeEnv is the environment of the nodes network up starts: this
+// process's, so BLOCKGOSSIP_LOG_LEVEL=debug or BLOCKGOSSIP_GOSSIP_FANOUT=6
+// reach every node, minus the variables that would override what network
+// up sets per node (addresses, identity, ledger and peer lists): one value
+// for all would make every node collide.
+func nodeEnv(environ []string) (env, dropped []string) {
+	perNode := map[string]bool{"OPERATIONS_LISTENADDRESS": true}
+	for _, role := range []string{"PEER", "ORDERER"} {
+		for _, key := range []string{"LISTENADDRESS", "EXTERNALENDPOINT", "CERT", "KEY", "NETWORKDESCRIPTION", "LEDGERDIR", "INCARNATIONFILE", "BOOTSTRAP", "ORDERERS"} {
+			perNode[role+"_"+key] = true
+		}
+	}
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if rest, ok := strings.CutPrefix(name, config.EnvPrefix); ok && perNode[rest] {
+			dropped = append(dropped, name)
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env, dropped
 }

@@ -55,3 +55,10 @@ func TestBootstrapNeverPointsAtSelfAndCoversEveryOrg(t *testing.T) {
 	require.Equal(t, []string{"org1-peer0", "org2-peer0"}, bootstrapFor(f, f.Nodes[2]))
 	require.Equal(t, []string{"org1-peer0", "org2-peer1"}, bootstrapFor(f, f.Nodes[3]))
 }
+
+func TestNodeEnvDropsPerNodeKeys(t *testing.T) {
+	env, dropped := nodeEnv([]string{"PATH=/bin", "BLOCKGOSSIP_LOG_LEVEL=debug", "BLOCKGOSSIP_PEER_LISTENADDRESS=x:1",
+		"BLOCKGOSSIP_OPERATIONS_LISTENADDRESS=x:2", "BLOCKGOSSIP_GOSSIP_FANOUT=6", "BLOCKGOSSIP_ORDERER_LEDGERDIR=/l"})
+	require.Equal(t, []string{"PATH=/bin", "BLOCKGOSSIP_LOG_LEVEL=debug", "BLOCKGOSSIP_GOSSIP_FANOUT=6"}, env)
+	require.Equal(t, []string{"BLOCKGOSSIP_PEER_LISTENADDRESS", "BLOCKGOSSIP_OPERATIONS_LISTENADDRESS", "BLOCKGOSSIP_ORDERER_LEDGERDIR"}, dropped)
+}

@@ -126,8 +126,7 @@ func TestPortAllocatorSkipsBusyAndTakenPorts(t *testing.T) {
 func startHelper(t *testing.T, mode string) (pid int, logPath string, wait func()) {
 	t.Helper()
 	logPath = filepath.Join(t.TempDir(), "node.log")
-	t.Setenv("NETCTL_HELPER", mode)
-	cmd, err := Start(os.Args[0], []string{"-test.run=^$"}, logPath)
+	cmd, err := Start(os.Args[0], []string{"-test.run=^$"}, append(os.Environ(), "NETCTL_HELPER="+mode), logPath)
 	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()

@@ -66,10 +66,11 @@ func portFree(port int) bool {
 	return true
 }
 
-// Start runs bin with args as a node process: in its own session (Setsid,
-// so it survives a detached parent and misses the terminal's Ctrl-C),
-// stdout and stderr appended to logPath, stdin closed.
-func Start(bin string, args []string, logPath string) (*exec.Cmd, error) {
+// Start runs bin with args and environment env (nil: this process's) as a
+// node process: in its own session (Setsid, so it survives a detached
+// parent and misses the terminal's Ctrl-C), stdout and stderr appended to
+// logPath, stdin closed.
+func Start(bin string, args, env []string, logPath string) (*exec.Cmd, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open node log: %w", err)
@@ -77,6 +78,7 @@ func Start(bin string, args []string, logPath string) (*exec.Cmd, error) {
 	defer logf.Close() // the child has its own copy of the descriptor
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s %s: %w", bin, strings.Join(args, " "), err)
