@@ -80,7 +80,7 @@ before forwarding or committing it.`,
 	return root
 }
 
-// exactArgs is cobra.ExactArgs that flags the error as a usage error.
+// noArgs rejects positional arguments as a usage error.
 func noArgs(c *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		c.SilenceUsage = false

@@ -100,6 +100,9 @@ func networkUp(cmd *cobra.Command, o upOptions) error {
 	if o.rate < 0 || o.blockSize < 1 {
 		return usageError{errors.New("--rate must be >= 0 and --block-size positive")}
 	}
+	if o.rate > 0 && o.detach {
+		return usageError{errors.New("--rate feeds blocks from this process, so it needs the foreground: drop --detach, or feed a detached network with `blockgossip submit`")}
+	}
 	dir, err := filepath.Abs(o.dir)
 	if err != nil {
 		return err

@@ -183,7 +183,7 @@ func nodeConfigText(plan *netPlan, m identity.NodePaths, n netctl.Node, o upOpti
 		return p
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s: written by `blockgossip network up`; paths are relative to this file.\n", n.Name)
+	fmt.Fprintf(&b, "# %s: rewritten by every `blockgossip network up` on this directory; paths are\n# relative to this file. Keys not set here keep their defaults (see sample-%s.yaml).\n", n.Name, n.Role)
 	fmt.Fprintf(&b, "# Start by hand with: blockgossip %s start --config %s\n", n.Role, n.Config)
 	section := n.Role
 	fmt.Fprintf(&b, "%s:\n", section)
