@@ -29,7 +29,11 @@ import (
 )
 
 func main() {
+	// The first SIGINT/SIGTERM cancels the command's context (nodes and
+	// `network up` stop cleanly); after it, signals get their default action
+	// again, so a second Ctrl-C ends a stop that hangs.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() { <-ctx.Done(); stop() }()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
