@@ -78,14 +78,18 @@ func (t *GRPC) registerLocked(c *conn) bool {
 	if old != nil && !c.preferred(old) {
 		return false
 	}
-	p.active = c
+	p.active, p.org = c, c.member.Org
 	t.conns[c] = struct{}{}
 	if c.dialer == t.self.ID {
 		p.backoff, p.retryAt = 0, time.Time{}
 	}
-	if old != nil {
+	switch {
+	case old != nil:
 		old.drain()
-	} else {
+	case p.downTimer != nil: // replaces a retired stream: still up
+		p.downTimer.Stop()
+		p.downTimer = nil
+	default:
 		t.emit(Event{Peer: c.peer, Org: c.member.Org, Up: true})
 	}
 	c.watchExpiry()
@@ -127,11 +131,35 @@ func (t *GRPC) connClosed(c *conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.conns, c)
-	if p := t.peers[c.peer]; p != nil && p.active == c {
-		p.active = nil
-		t.emit(Event{Peer: c.peer, Org: c.member.Org, Up: false})
-		t.scheduleDialLocked(p) // envelopes still queued: reconnect
+	p := t.peers[c.peer]
+	if p == nil || p.active != c {
+		return
 	}
+	p.active = nil
+	if c.err != nil || t.closed {
+		t.downLocked(p)
+		return
+	}
+	// The peer retired our active stream for another one, which is about
+	// to reach us: wait for it before telling anyone the peer is down.
+	p.downTimer = time.AfterFunc(t.cfg.HandshakeTimeout, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if p.downTimer != nil && p.active == nil && !t.closed {
+			t.downLocked(p)
+		}
+	})
+}
+
+// downLocked tells that the peer is down and, if envelopes are waiting,
+// redials it. t.mu held.
+func (t *GRPC) downLocked(p *peerState) {
+	if p.downTimer != nil {
+		p.downTimer.Stop()
+		p.downTimer = nil
+	}
+	t.emit(Event{Peer: p.id, Org: p.org, Up: false})
+	t.scheduleDialLocked(p)
 }
 
 // drain retires a superseded stream gracefully: stop writing, half-close,
@@ -139,7 +167,7 @@ func (t *GRPC) connClosed(c *conn) {
 // HandshakeTimeout.
 func (c *conn) drain() {
 	c.stopWriting()
-	c.after(c.t.cfg.HandshakeTimeout, func() { c.close(nil) })
+	c.after(c.t.cfg.HandshakeTimeout, func() { c.close(errDrainTimeout) })
 }
 
 func (c *conn) stopWriting() {
@@ -168,7 +196,9 @@ func (c *conn) watchExpiry() {
 	})
 }
 
-// close ends the conn at once; err (may be nil) says why.
+// close ends the conn at once; err says why. A nil err means the peer
+// half-closed a stream it retired and we read it to the end: the one
+// graceful ending, which the server reports with an OK status.
 func (c *conn) close(err error) {
 	c.closeOnce.Do(func() {
 		c.err = err
@@ -266,7 +296,7 @@ func badStreamError(err error) bool {
 func (c *conn) status() error {
 	switch {
 	case c.err == nil:
-		return nil
+		return nil // drained: the client reads our end as a clean EOF
 	case errors.Is(c.err, ErrBadMessage):
 		return status.Error(codes.InvalidArgument, c.err.Error())
 	case errors.Is(c.err, identity.ErrRevoked), errors.Is(c.err, identity.ErrExpired):

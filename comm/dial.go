@@ -140,6 +140,7 @@ func (t *GRPC) dial(ctx context.Context, endpoint string, want identity.PKIID) (
 	if !stop() || sctx.Err() != nil {
 		return fail(context.Cause(ctx))
 	}
+	t.dials.Add(1)
 	c := newConn(t, mem, t.self.ID)
 	c.send, c.recv, c.closeSend, c.cancel, c.cc = stream.Send, stream.Recv, stream.CloseSend, cancel, cc
 	return c, nil

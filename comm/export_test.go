@@ -33,3 +33,6 @@ func (t *GRPC) Streams() int {
 
 // Recheck runs the revocation/expiry re-check now.
 func (t *GRPC) Recheck() { t.recheck() }
+
+// Dials counts the streams this transport dialled through to a handshake.
+func (t *GRPC) Dials() uint64 { return t.dials.Load() }

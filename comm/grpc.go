@@ -50,22 +50,25 @@ type GRPC struct {
 	unattributed      counters
 	handshakeFailures atomic.Uint64
 	eventsDropped     atomic.Uint64
+	dials             atomic.Uint64 // streams we dialled through to a handshake
 }
 
 var _ Transport = (*GRPC)(nil)
 
 // peerState is what the transport knows of one remote member.
 type peerState struct {
-	id       identity.PKIID
-	endpoint string            // where to dial it; empty if never told
-	queue    chan *pb.Envelope // outbound; survives reconnects
-	active   *conn             // the stream in use, nil if none
-	dialing  bool              // a dial goroutine is running
-	gen      uint64            // bumped by Disconnect: stale dials are discarded
-	backoff  time.Duration     // wait after the last failed dial
-	retryAt  time.Time         // no dial before this
-	retry    *time.Timer       // a dial scheduled while envelopes wait
-	ctr      *counters
+	id        identity.PKIID
+	endpoint  string            // where to dial it; empty if never told
+	queue     chan *pb.Envelope // outbound; survives reconnects
+	active    *conn             // the stream in use, nil if none
+	dialing   bool              // a dial goroutine is running
+	gen       uint64            // bumped by Disconnect: stale dials are discarded
+	backoff   time.Duration     // wait after the last failed dial
+	retryAt   time.Time         // no dial before this
+	retry     *time.Timer       // a dial scheduled while envelopes wait
+	downTimer *time.Timer       // Down deferred while a retired stream's successor comes
+	org       string            // from its certificate, once seen
+	ctr       *counters
 }
 
 // NewGRPC builds the transport of self, admitting peers that msp validates.
@@ -200,10 +203,13 @@ func (t *GRPC) Disconnect(id identity.PKIID) {
 		p.gen++
 		p.dialing = false
 		drainQueue(p)
+		if p.downTimer != nil { // up as far as anyone knows
+			t.downLocked(p)
+		}
 	}
 	t.mu.Unlock()
 	for _, c := range victims {
-		c.close(nil)
+		c.close(errDisconnected)
 	}
 }
 
@@ -220,6 +226,9 @@ func (t *GRPC) Close() error {
 		if p.retry != nil {
 			p.retry.Stop()
 		}
+		if p.downTimer != nil {
+			p.downTimer.Stop()
+		}
 	}
 	victims := make([]*conn, 0, len(t.conns))
 	for c := range t.conns {
@@ -229,7 +238,7 @@ func (t *GRPC) Close() error {
 	t.unsubscribe()
 	t.cancel()
 	for _, c := range victims {
-		c.close(nil)
+		c.close(ErrClosed)
 	}
 	t.wg.Wait()
 	t.mu.Lock()

@@ -32,6 +32,9 @@ var (
 	ErrNoTLS            = errors.New("stream is not over TLS: serve the transport with comm.NewServer")
 	ErrBadMessage       = errors.New("malformed or unknown message")
 	ErrDuplicateStream  = errors.New("a preferred stream to this peer already exists")
+
+	errDrainTimeout = errors.New("superseded stream not drained in time")
+	errDisconnected = errors.New("disconnected")
 )
 
 // makeHandshake builds our signed ConnEstablish for a stream on which we

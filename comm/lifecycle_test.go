@@ -1,0 +1,169 @@
+package comm_test
+
+import (
+	"context"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blockgossip/blockgossip/comm"
+	"github.com/blockgossip/blockgossip/comm/transporttest"
+	"github.com/blockgossip/blockgossip/identity"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// TestStalledReceiverDoesNotSlowOthers: a peer that completes the
+// handshake and then never reads its stream fills its flow-control window
+// and then its send queue at the sender; the sender drops (and counts) for
+// it alone while envelopes to another peer all arrive.
+func TestStalledReceiverDoesNotSlowOthers(t *testing.T) {
+	pn := newPeerNet(t)
+	cfg := comm.DefaultConfig()
+	cfg.SendQueue = 8
+	a := pn.node(0, &cfg)
+	c := pn.node(1, roomyConfig())
+	stalled := pn.ident(1)
+	rs := openRaw(t, stalled, pn.msp(), a.addr)
+	rs.handshake(t, stalled) // ...and never reads again
+
+	big := &pb.Envelope{Payload: transporttest.Env(0).Payload, Signature: make([]byte, 64<<10)}
+	const toC = 500
+	refused := 0
+	start := time.Now()
+	for i := range toC {
+		for range 4 {
+			if err := a.tr.Send(comm.Peer{ID: stalled.ID}, big); err != nil {
+				require.ErrorIs(t, err, comm.ErrQueueFull)
+				refused++
+			}
+		}
+		// Each envelope to c goes through while the stalled peer's stream
+		// is blocked.
+		require.NoError(t, a.tr.Send(c.peer(), transporttest.Env(i)))
+		m := transporttest.Recv(t, c.tr)
+		require.Equal(t, i, transporttest.Tag(t, m.Env))
+	}
+	sendTime := time.Since(start)
+	st := a.tr.Stats()
+	require.Positive(t, refused)
+	require.Equal(t, uint64(refused), st.Peers[stalled.ID].Dropped.Msgs, "every refusal is counted")
+	require.Less(t, st.Peers[stalled.ID].Sent.Bytes, uint64(4*toC*(64<<10)), "the stalled peer's window closed")
+	require.Zero(t, st.Peers[c.id.ID].Dropped.Msgs)
+	require.Equal(t, uint64(toC), st.Peers[c.id.ID].Sent.Msgs)
+	t.Logf("%d round trips to c in %v; %d of %d refused for the stalled peer, %d MiB written to it before its window closed",
+		toC, sendTime, refused, 4*toC, st.Peers[stalled.ID].Sent.Bytes>>20)
+}
+
+func TestRevocationClosesStream(t *testing.T) {
+	pn := newPeerNet(t)
+	a, b := pn.node(0, nil), pn.node(1, nil)
+	ping(t, b, a, 1)
+	require.True(t, transporttest.NextEvent(t, a.tr).Up)
+	require.True(t, transporttest.NextEvent(t, b.tr).Up)
+
+	a.msp.SetRevoked([]*big.Int{b.id.Cert.SerialNumber})
+	require.Equal(t, comm.Event{Peer: b.id.ID, Org: "org2"}, transporttest.NextEvent(t, a.tr))
+	require.Equal(t, comm.Event{Peer: a.id.ID, Org: "org1"}, transporttest.NextEvent(t, b.tr))
+	// b cannot come back: a's TLS refuses its certificate now.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := b.tr.Connect(ctx, a.addr)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, context.DeadlineExceeded)
+	// Un-revoked, it can.
+	a.msp.SetRevoked(nil)
+	id, err := b.tr.Connect(ctx, a.addr)
+	require.NoError(t, err)
+	require.Equal(t, a.id.ID, id)
+}
+
+func TestExpiredCertificateClosesStream(t *testing.T) {
+	pn := newPeerNet(t)
+	a := pn.node(0, nil)
+	now := time.Now()
+	short, err := pn.cas[1].Issue("short-lived", identity.RolePeer, pn.cas[1].Cert.NotBefore, now.Add(time.Second))
+	require.NoError(t, err)
+	b := pn.serve(short, pn.msp(), comm.DefaultConfig())
+	ping(t, b, a, 1)
+	require.True(t, transporttest.NextEvent(t, a.tr).Up)
+	// a closes the stream by itself once b's certificate expires (a timer
+	// at NotAfter, not a poll): waiting for that event takes about 2 s.
+	ev := transporttest.NextEvent(t, a.tr)
+	require.Equal(t, comm.Event{Peer: short.ID, Org: "org2"}, ev)
+	require.GreaterOrEqual(t, time.Since(now), time.Second)
+}
+
+func TestRecheckAfterClockJump(t *testing.T) {
+	pn := newPeerNet(t)
+	a, b := pn.node(0, nil), pn.node(1, nil)
+	ping(t, b, a, 1)
+	require.True(t, transporttest.NextEvent(t, a.tr).Up)
+	a.tr.Recheck()
+	_, up := a.tr.ActiveDialer(b.id.ID)
+	require.True(t, up, "a valid member keeps its stream")
+	a.msp.SetClock(func() time.Time { return time.Now().Add(identity.DefaultValidity * 2) })
+	a.tr.Recheck()
+	require.Equal(t, comm.Event{Peer: b.id.ID, Org: "org2"}, transporttest.NextEvent(t, a.tr))
+}
+
+func TestSimultaneousDialsSettleOnLowerPKIID(t *testing.T) {
+	pn := newPeerNet(t)
+	settled := 0
+	defer func() { t.Logf("%d of 5 runs had both ends dial", settled) }()
+	for range 5 {
+		a, b := pn.node(0, nil), pn.node(1, nil)
+		require.NoError(t, a.tr.Send(b.peer(), transporttest.Env(1)))
+		require.NoError(t, b.tr.Send(a.peer(), transporttest.Env(2)))
+		require.Equal(t, 2, transporttest.Tag(t, transporttest.Recv(t, a.tr).Env))
+		require.Equal(t, 1, transporttest.Tag(t, transporttest.Recv(t, b.tr).Env))
+		require.Eventually(t, func() bool { return a.tr.Streams() == 1 && b.tr.Streams() == 1 }, 20*time.Second, time.Millisecond)
+		da, okA := a.tr.ActiveDialer(b.id.ID)
+		db, okB := b.tr.ActiveDialer(a.id.ID)
+		require.True(t, okA && okB)
+		require.Equal(t, da, db, "both ends use the same stream")
+		if a.tr.Dials() > 0 && b.tr.Dials() > 0 {
+			low := a.id.ID
+			if b.id.ID.Less(low) {
+				low = b.id.ID
+			}
+			require.Equal(t, low, da, "both dialled: the lower PKI-ID's dial wins")
+			settled++
+		}
+		// Exactly one Up at each end, whatever raced.
+		require.True(t, transporttest.NextEvent(t, a.tr).Up)
+		require.True(t, transporttest.NextEvent(t, b.tr).Up)
+		for _, n := range []*gnode{a, b} {
+			select {
+			case ev := <-n.tr.Events():
+				t.Fatalf("extra event %+v", ev)
+			default:
+			}
+		}
+		a.stop()
+		b.stop()
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	require.NoError(t, comm.DefaultConfig().Validate())
+	bad := comm.DefaultConfig()
+	bad.SendQueue = 0
+	bad.KeepaliveMinTime = time.Hour
+	bad.BackoffMax = time.Millisecond
+	err := bad.Validate()
+	require.ErrorIs(t, err, comm.ErrInvalidConfig)
+	for _, field := range []string{"SendQueue", "KeepaliveMinTime", "backoff"} {
+		require.Contains(t, err.Error(), field)
+	}
+	_, err = comm.NewGRPC(bad, nil, nil, nil)
+	require.ErrorIs(t, err, comm.ErrInvalidConfig)
+}
+
+func TestNewGRPCRefusesForeignSelf(t *testing.T) {
+	pn := newPeerNet(t)
+	other := newPeerNet(t)
+	_, err := comm.NewGRPC(comm.DefaultConfig(), other.ident(0), pn.msp(), nil)
+	require.ErrorIs(t, err, identity.ErrUnknownCA)
+}
