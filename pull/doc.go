@@ -30,10 +30,13 @@
 // StateTransferThreshold above ours, the engine asks for contiguous ranges of
 // at most BatchSize blocks, each from a random peer whose height covers the
 // range start, keeping up to MaxInFlight requests pipelined, and retries a
-// range elsewhere after StateTimeout ticks.
+// range elsewhere after StateTimeout ticks. The range holding the next
+// block to commit is hedged (asked from a second peer) once its answer is
+// half a timeout late, so one slow peer cannot hold the pipeline back.
 //
 // Lying peers. A peer that does not answer a state request in time, answers
-// empty or out of range while claiming the blocks, advertises a height lower
+// empty or out of range while claiming the blocks (a short answer is fine:
+// responders cap by bytes), advertises a height lower
 // than before within one incarnation, or sends a block the caller rejects
 // (ReportInvalid), gets a strike. Strikes put it in cooldown (not asked for
 // anything), doubling with each consecutive strike up to MaxCooldown, and a

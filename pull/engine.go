@@ -70,7 +70,7 @@ type Received struct {
 // Stats counts what the engine did, for metrics and tests.
 type Stats struct {
 	HellosSent, DigestsSent, PullRequestsSent, PullBlocksServed uint64
-	StateRequestsSent, StateBlocksServed                        uint64
+	StateRequestsSent, StateHedges, StateBlocksServed           uint64
 	PullBlocksReceived, StateBlocksReceived                     uint64
 	StateTimeouts, Strikes, Dropped                             uint64
 }

@@ -107,7 +107,11 @@ func catchUpWith(t *testing.T, k kind) int {
 	s.report("catch-up 1000 blocks, liar kind "+map[kind]string{-1: "none", silent: "silent", emptyish: "empty"}[k], ticks)
 	if liar != nil {
 		st := newcomer.eng.Stats()
-		t.Logf("newcomer: %d state requests, %d timeouts, %d strikes", st.StateRequestsSent, st.StateTimeouts, st.Strikes)
+		t.Logf("newcomer: %d state requests (%d hedges), %d timeouts, %d strikes",
+			st.StateRequestsSent, st.StateHedges, st.StateTimeouts, st.Strikes)
+		if k == silent && st.StateHedges == 0 {
+			t.Errorf("the silent liar's range was never hedged")
+		}
 		if !newcomer.eng.Cooling(liar.id) && st.Strikes == 0 {
 			t.Errorf("liar never penalised")
 		}

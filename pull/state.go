@@ -12,10 +12,12 @@ type stateReq struct {
 	peer       identity.PKIID
 	start, end uint64
 	deadline   int
+	hedged     bool // asked again elsewhere (or is itself the second ask)
 }
 
 // tickState times out overdue requests (a strike for the peer; the range
-// is asked elsewhere at once) and tops the pipeline up.
+// is asked elsewhere at once), hedges the request that blocks our next
+// commit, and tops the pipeline up.
 func (e *Engine) tickState() []Out {
 	for _, nonce := range sortedKeys(e.states) {
 		if s := e.states[nonce]; e.now >= s.deadline {
@@ -24,7 +26,40 @@ func (e *Engine) tickState() []Out {
 			e.strike(s.peer)
 		}
 	}
-	return e.planState(span{})
+	return append(e.hedge(), e.planState(span{})...)
+}
+
+// hedge asks a second peer for the range holding our next block to commit
+// once its answer is half a timeout late and a slot is free: with the
+// pipeline bounded by Lookahead, a peer that is slow (or silent) on that
+// one range would otherwise hold all of catch-up back. First answer wins;
+// the caller drops the duplicates.
+func (e *Engine) hedge() []Out {
+	h := e.store.Height()
+	for _, nonce := range sortedKeys(e.states) {
+		s := e.states[nonce]
+		if s.hedged || h < s.start || h >= s.end || e.now < s.deadline-e.cfg.StateTimeout/2 ||
+			len(e.states) >= e.cfg.MaxInFlight {
+			continue
+		}
+		peer, ok := e.pickStatePeer(h, s.peer)
+		if !ok {
+			return nil
+		}
+		s.hedged = true
+		e.stats.StateHedges++
+		return []Out{e.askState(peer, h, min(s.end, e.peers[peer].height), true)}
+	}
+	return nil
+}
+
+// askState records a state request for [start, end) to peer and returns it.
+func (e *Engine) askState(peer identity.PKIID, start, end uint64, hedged bool) Out {
+	nonce := e.newNonce()
+	e.states[nonce] = &stateReq{peer, start, end, e.now + e.cfg.StateTimeout, hedged}
+	e.stats.StateRequestsSent++
+	return Out{peer, &pb.GossipMessage{Content: &pb.GossipMessage_StateRequest{
+		StateRequest: &pb.StateRequest{Nonce: nonce, Range: &pb.BlockRange{Start: start, End: end}}}}}
 }
 
 // syncing reports whether a peer out of cooldown is more than
@@ -35,8 +70,9 @@ func (e *Engine) syncing(h uint64) bool {
 
 // planState keeps up to MaxInFlight state requests in flight while we are
 // far behind (requests in flight finish either way; once within the
-// threshold, pull's digests cover the gap and push delivers the tip). Each asks the lowest blocks neither here, nor asked, nor in
-// skip (blocks just handed to the caller), up to BatchSize of them and
+// threshold, pull's digests cover the gap and push delivers the tip). Each
+// asks the lowest blocks neither here, nor asked, nor in skip (blocks just
+// handed to the caller), up to BatchSize of them and
 // never beyond Height+Lookahead, from a random usable peer whose height
 // covers the range start, preferring peers with fewer requests in flight.
 func (e *Engine) planState(skip span) []Out {
@@ -51,7 +87,7 @@ func (e *Engine) planState(skip span) []Out {
 		if n >= limit {
 			break
 		}
-		peer, ok := e.pickStatePeer(n)
+		peer, ok := e.pickStatePeer(n, e.self)
 		if !ok {
 			break
 		}
@@ -61,13 +97,9 @@ func (e *Engine) planState(skip span) []Out {
 				end = s.start
 			}
 		}
-		nonce := e.newNonce()
-		e.states[nonce] = &stateReq{peer, n, end, e.now + e.cfg.StateTimeout}
-		out = append(out, Out{peer, &pb.GossipMessage{Content: &pb.GossipMessage_StateRequest{
-			StateRequest: &pb.StateRequest{Nonce: nonce, Range: &pb.BlockRange{Start: n, End: end}}}}})
+		out = append(out, e.askState(peer, n, end, false))
 		n = end
 	}
-	e.stats.StateRequestsSent += uint64(len(out))
 	return out
 }
 
@@ -94,17 +126,18 @@ next:
 	return limit
 }
 
-// pickStatePeer picks, among usable peers whose height is above n, one of
-// those with the fewest state requests in flight, at random. A peer with
-// strikes gets one request at a time until an answer clears them.
-func (e *Engine) pickStatePeer(n uint64) (identity.PKIID, bool) {
+// pickStatePeer picks, among usable peers (but not exclude) whose height is
+// above n, one of those with the fewest state requests in flight, at
+// random. A peer with strikes gets one request at a time until an answer
+// clears them.
+func (e *Engine) pickStatePeer(n uint64, exclude identity.PKIID) (identity.PKIID, bool) {
 	load := make(map[identity.PKIID]int)
 	for _, s := range e.states {
 		load[s.peer]++
 	}
 	var best []identity.PKIID
 	for _, id := range e.usable(n + 1) {
-		if e.peers[id].strikes > 0 && load[id] > 0 {
+		if id == exclude || (e.peers[id].strikes > 0 && load[id] > 0) {
 			continue // on probation: one request at a time until it serves
 		}
 		switch {
