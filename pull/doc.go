@@ -34,13 +34,15 @@
 // block to commit is hedged (asked from a second peer) once its answer is
 // half a timeout late, so one slow peer cannot hold the pipeline back.
 //
-// Lying peers. A peer that does not answer a state request in time, answers
-// empty or out of range while claiming the blocks (a short answer is fine:
-// responders cap by bytes), advertises a height lower
-// than before within one incarnation, or sends a block the caller rejects
-// (ReportInvalid), gets a strike. Strikes put it in cooldown (not asked for
-// anything), doubling with each consecutive strike up to MaxCooldown, and a
-// useful answer clears them. Selection only ever considers peers out of
-// cooldown, so a peer advertising a huge height and serving nothing costs one
-// request slot per cooldown, never a stall (CometBFT CVE-2025-24371).
+// Lying peers. A peer gets a strike when it does not answer a state
+// request in time; answers empty or out of range while claiming the blocks
+// (a short answer is fine: responders cap by bytes); advertises a height
+// lower than before within one incarnation; sends a pull response with
+// blocks we did not ask it for; or sends a block the caller rejects
+// (ReportInvalid). Strikes put it in cooldown (not asked for anything),
+// doubling with each consecutive strike up to MaxCooldown, and a useful
+// answer clears them; while it has strikes it gets one state request at a
+// time. Selection only ever considers peers out of cooldown, so a peer
+// advertising a huge height and serving nothing costs one request slot per
+// cooldown, never a stall (CometBFT CVE-2025-24371).
 package pull
