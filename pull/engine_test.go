@@ -155,3 +155,47 @@ func TestReadSpans(t *testing.T) {
 		}
 	}
 }
+
+// A round asks each missing block from exactly one responder, spread over
+// the responders in a few contiguous stripes.
+func TestPullSpreadsRequests(t *testing.T) {
+	cfg := DefaultConfig()
+	e, _ := newTestEngine(t, cfg, 100)
+	live := []PeerInfo{{ID: pid(1), Height: 160}, {ID: pid(2), Height: 160}, {ID: pid(3), Height: 160}}
+	var hellos []Out
+	for range cfg.PullInterval {
+		hellos = append(hellos, e.Tick(live)...)
+	}
+	if len(hellos) != 3 {
+		t.Fatalf("%d hellos, want one to each of 3 peers", len(hellos))
+	}
+	var reqs []Out
+	for _, h := range hellos {
+		digest := &pb.GossipMessage{Content: &pb.GossipMessage_PullDigest{PullDigest: &pb.PullDigest{
+			Nonce: h.Msg.GetPullHello().GetNonce(), Ranges: writeSpans([]span{{40, 160}})}}}
+		outs, _ := e.Step(h.To, digest)
+		reqs = append(reqs, outs...)
+	}
+	if len(reqs) != 3 {
+		t.Fatalf("%d requests once all digests are in, want 3", len(reqs))
+	}
+	asked := make(map[uint64]bool)
+	for _, r := range reqs {
+		n := 0
+		for _, rg := range r.Msg.GetPullRequest().GetRanges() {
+			for b := rg.GetStart(); b < rg.GetEnd(); b++ {
+				if asked[b] {
+					t.Fatalf("block %d asked twice", b)
+				}
+				asked[b] = true
+				n++
+			}
+		}
+		if len(r.Msg.GetPullRequest().GetRanges()) > 2 || n < 10 || n > 30 {
+			t.Errorf("request to %v: %d blocks in %d ranges; want ~20 in at most 2", r.To, n, len(r.Msg.GetPullRequest().GetRanges()))
+		}
+	}
+	if len(asked) != 60 {
+		t.Fatalf("asked %d blocks, want the 60 missing [100, 160)", len(asked))
+	}
+}

@@ -60,6 +60,9 @@ func pullAlone50(t *testing.T, cfg Config) {
 	}
 	ticks := s.runUntilConverged(400)
 	s.report("50 peers, 100 blocks, pull only, ticks after the last block", ticks)
+	if got := s.received[ViaPull] + s.received[ViaState]; cfg == DefaultConfig() && got > 49*100*105/100 {
+		t.Errorf("%d blocks fetched for 49 peers x 100 blocks: more than 5%% duplicates", got)
+	}
 }
 
 // With 30% loss on every link, pull (and state transfer) deliver every
