@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/blockgossip/blockgossip/cmd/internal/config"
@@ -185,7 +186,7 @@ func defaultOf(defaults any, path string) string {
 		return "?"
 	}
 	n := &doc
-	for _, p := range splitPath(path) {
+	for _, p := range strings.Split(path, ".") {
 		found := false
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if n.Content[i].Value == p {
@@ -201,21 +202,5 @@ func defaultOf(defaults any, path string) string {
 	if err != nil {
 		return "?"
 	}
-	s := string(out)
-	for len(s) > 0 && s[len(s)-1] == '\n' {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-func splitPath(p string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(p); i++ {
-		if i == len(p) || p[i] == '.' {
-			out = append(out, p[start:i])
-			start = i + 1
-		}
-	}
-	return out
+	return strings.TrimRight(string(out), "\n")
 }
