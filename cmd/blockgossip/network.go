@@ -169,10 +169,7 @@ func networkUp(cmd *cobra.Command, o upOptions) error {
 			fmt.Fprintf(w, "  %-14s %-8s pid %-7d grpc %-16s ops %-16s log %s\n", p.node.Name, p.node.Role, p.node.PID, p.node.Address, p.node.Operations, p.node.Log)
 		}
 		fmt.Fprintf(w, "network up in %s (network.json lists every node); stop it with: blockgossip network down --dir %s\n", dir, dir)
-		for _, p := range procs {
-			_ = p.cmd.Process.Release()
-		}
-		return nil
+		return nil // the nodes lead their own sessions and outlive this process
 	}
 
 	ctx, cancel := context.WithCancel(cmd.Context())
