@@ -294,3 +294,15 @@ func TestJoinNumbers(t *testing.T) {
 	require.Equal(t, "1-3, 5, 7-8", joinNumbers([]uint64{1, 2, 3, 5, 7, 8}))
 	require.Equal(t, "", joinNumbers(nil))
 }
+
+func TestConfigKeysListsEnvNamesAndDefaults(t *testing.T) {
+	code, out, errOut := cli(t, "config", "keys", "--role", "peer")
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `peer\.listenAddress\s+BLOCKGOSSIP_PEER_LISTENADDRESS\s+127\.0\.0\.1:7051`, out)
+	require.Regexp(t, `gossip\.tickinterval\s+BLOCKGOSSIP_GOSSIP_TICKINTERVAL\s+100ms`, out)
+	code, out, _ = cli(t, "config", "keys", "--role", "orderer")
+	require.Equal(t, 0, code)
+	require.Regexp(t, `ordering\.batchtimeout\s+BLOCKGOSSIP_ORDERING_BATCHTIMEOUT\s+200ms`, out)
+	code, _, _ = cli(t, "config", "keys", "--role", "bard")
+	require.Equal(t, 2, code)
+}
