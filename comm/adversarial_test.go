@@ -52,6 +52,8 @@ func TestForgedHandshakesAreRefused(t *testing.T) {
 	srv := pn.node(0, nil)
 	good := liveLink(t, pn, srv)
 	attacker, victim := pn.ident(0), pn.ident(1)
+	orderer, err := pn.cas[0].NewIdentity("org1-orderer", identity.RoleOrderer)
+	require.NoError(t, err)
 	hash := func(der []byte) []byte { h := sha256.Sum256(der); return h[:] }
 
 	cases := []struct {
@@ -81,12 +83,21 @@ func TestForgedHandshakesAreRefused(t *testing.T) {
 			env.Signature[0] ^= 1
 			return env
 		}, identity.ErrBadSignature.Error()},
+		{"not a peer", func() *pb.Envelope {
+			env, err := comm.MakeHandshake(orderer, orderer.CertDER)
+			require.NoError(t, err)
+			return env
+		}, comm.ErrNotPeer.Error()},
 		{"not a handshake", func() *pb.Envelope { return transporttest.Env(3) }, comm.ErrNotHandshake.Error()},
 		{"garbage", func() *pb.Envelope { return &pb.Envelope{Payload: []byte{0xff, 0xff, 0xff}} }, comm.ErrNotHandshake.Error()},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rs := openRaw(t, attacker, pn.msp(), srv.addr)
+			tlsID := attacker
+			if tc.name == "not a peer" {
+				tlsID = orderer
+			}
+			rs := openRaw(t, tlsID, pn.msp(), srv.addr)
 			require.NoError(t, rs.SendMsg(tc.env()))
 			err := rs.recvErr()
 			require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)

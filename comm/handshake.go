@@ -28,6 +28,7 @@ var (
 	ErrNotHandshake     = errors.New("first message is not a well-formed ConnEstablish")
 	ErrTLSBinding       = errors.New("handshake names a TLS certificate other than the one the TLS session presented")
 	ErrPKIIDMismatch    = errors.New("handshake PKI-ID is not the SHA-256 of its certificate")
+	ErrNotPeer          = errors.New("only peer certificates may open gossip streams: issue the node a peer certificate")
 	ErrWrongPeer        = errors.New("reached another member than the PKI-ID dialled: the endpoint changed hands; refresh membership")
 	ErrNoTLS            = errors.New("stream is not over TLS: serve the transport with comm.NewServer")
 	ErrBadMessage       = errors.New("malformed or unknown message")
@@ -56,7 +57,8 @@ func makeHandshake(self *identity.Identity, tlsCertDER []byte, now time.Time) (*
 // verifyHandshake checks a remote handshake received on a stream whose
 // TLS session presented remoteTLS: TLS binding first (cheap, and it is what
 // stops a relayed handshake), then signature and membership, then the
-// PKI-ID. want, if not zero, is the member we meant to reach.
+// PKI-ID and the peer role. want, if not zero, is the member we meant to
+// reach.
 func verifyHandshake(msp *identity.MSP, env *pb.Envelope, remoteTLS tls.ConnectionState, want identity.PKIID) (*identity.Member, error) {
 	fail := func(err error) (*identity.Member, error) {
 		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
@@ -80,6 +82,9 @@ func verifyHandshake(msp *identity.MSP, env *pb.Envelope, remoteTLS tls.Connecti
 	id, err := identity.PKIIDFromBytes(h.GetPkiId())
 	if err != nil || id != mem.ID {
 		return fail(ErrPKIIDMismatch)
+	}
+	if mem.Role != identity.RolePeer {
+		return fail(fmt.Errorf("%w (got role %q)", ErrNotPeer, mem.Role))
 	}
 	if !want.IsZero() && id != want {
 		return fail(fmt.Errorf("%w: wanted %v, found %v", ErrWrongPeer, want, id))

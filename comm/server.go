@@ -20,6 +20,8 @@ func NewServer(cfg Config, self *identity.Identity, msp *identity.MSP, extra ...
 		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
 		grpc.ConnectionTimeout(cfg.ConnectTimeout),
+		grpc.InitialWindowSize(cfg.WindowBytes),
+		grpc.InitialConnWindowSize(2 * cfg.WindowBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			Time:    cfg.KeepaliveTime,
 			Timeout: cfg.KeepaliveTimeout,
@@ -44,6 +46,8 @@ func DialOptions(cfg Config, self *identity.Identity, msp *identity.MSP) []grpc.
 			grpc.MaxCallRecvMsgSize(cfg.MaxMessageBytes),
 			grpc.MaxCallSendMsgSize(cfg.MaxMessageBytes),
 		),
+		grpc.WithInitialWindowSize(cfg.WindowBytes),
+		grpc.WithInitialConnWindowSize(2 * cfg.WindowBytes),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time:                cfg.KeepaliveTime,
 			Timeout:             cfg.KeepaliveTimeout,
