@@ -48,7 +48,8 @@ func convergedNet(t testing.TB, n int, cfg Config, seed uint64) *simNet {
 func TestPushWithFullFanoutReachesEveryPeerInOrder(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
-	cfg.Fanout = 100 // >= N: every forward reaches everybody
+	cfg.Fanout = 100 // >= N: the injector's push reaches everybody
+	cfg.MaxHops = 1  // so nobody re-forwards: N messages a block, not N^2
 	net := convergedNet(t, 100, cfg, 2)
 	chain := makeChain(testOrderer, 50, 2)
 	for _, b := range chain {

@@ -48,15 +48,27 @@ func TestPushOnceReachMatchesTheory(t *testing.T) {
 		for _, b := range chain {
 			net.inject(net.rng.IntN(peers), b)
 		}
-		reached := 0
-		for _, sp := range net.peers {
-			for n := range chain {
-				reached += sp.tr.accepted[uint64(n)]
+		// An infect-and-die epidemic can die out in its first hops (with
+		// loss, all of the injector's messages may be lost); the fixed point
+		// describes the runs that take off, so those are averaged and the
+		// die-outs counted apart.
+		reached, tookOff, diedOut := 0, 0, 0
+		for n := range chain {
+			r := 0
+			for _, sp := range net.peers {
+				r += sp.tr.accepted[uint64(n)]
 			}
+			if r < peers/10 {
+				diedOut++
+				continue
+			}
+			reached += r
+			tookOff++
 		}
-		got := float64(reached) / float64(peers*blocks)
+		got := float64(reached) / float64(peers*tookOff)
 		want := pushOnceFixedPoint((1 - tc.loss) * float64(tc.fanout))
-		t.Logf("fanout %d, loss %.0f%%: reached %.4f, theory %.4f", tc.fanout, tc.loss*100, got, want)
+		t.Logf("fanout %d, loss %.0f%%: reached %.4f, theory %.4f (%d of %d blocks died out early)",
+			tc.fanout, tc.loss*100, got, want, diedOut, blocks)
 		if math.Abs(got-want) > tolerance {
 			t.Errorf("fanout %d, loss %.0f%%: reached %.4f of peers, theory %.4f (tolerance %.3f)",
 				tc.fanout, tc.loss*100, got, want, tolerance)

@@ -1,0 +1,216 @@
+package gossip
+
+import (
+	"sync"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/blockgossip/blockgossip/identity"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// Fuzz targets for every decoder of peer input the Peer core runs: alive
+// (and membership messages carrying alives), pushed blocks, pull digests
+// and responses, state-transfer responses. Each feeds the bytes of one
+// GossipMessage content, exactly as a member could put them on the wire, to
+// a victim that has requests outstanding to the sender (so answers with the
+// right nonce reach the deep paths). Contract: no panic; the victim commits
+// only a prefix of the real chain, in order; its tables stay bounded.
+//
+// Alive signatures go through NopCrypto here: the signature check itself is
+// identity's MSP (identity.FuzzValidate, comm.FuzzVerifyHandshake); this
+// explores what happens after a member is believed.
+
+var (
+	fuzzChainOnce sync.Once
+	fuzzChainG    []*pb.Block
+)
+
+func fuzzChainBlocks() []*pb.Block {
+	fuzzChainOnce.Do(func() { fuzzChainG = makeChain(testOrderer, 80, 42) })
+	return fuzzChainG
+}
+
+// fuzzVictim is a peer at height 5 that knows a sender at height 80 and,
+// for a content kind that answers a request,
+// has a hello, a pull request and a state request outstanding to it (the
+// harness passes the sender's digests only, so the requests wait).
+type fuzzVictim struct {
+	net    *simNet
+	victim *simPeer
+	sender identity.PKIID
+	nonces map[string]uint64 // content kind -> a nonce the victim awaits
+}
+
+func newFuzzVictim(t testing.TB, kind string) *fuzzVictim {
+	chain := fuzzChainBlocks()
+	cfg := DefaultConfig()
+	if kind != "pull_response" {
+		cfg.Pull.StateTransferThreshold = 20 // so that 75 blocks behind means state transfer
+	}
+	net := newSimNet(t, 1)
+	v := net.add(0, "org1", cfg, 1)
+	s := net.add(1, "org1", cfg, 1)
+	for _, b := range chain {
+		net.inject(1, b)
+	}
+	for _, b := range chain[:5] {
+		net.inject(0, b)
+	}
+	net.seedMembership()
+	fv := &fuzzVictim{net: net, victim: v, sender: s.p.self.ID, nonces: map[string]uint64{}}
+	net.filter = func(m simMsg) bool {
+		if m.from == v.p.self.ID && m.to == fv.sender {
+			msg := new(pb.GossipMessage)
+			if proto.Unmarshal(m.env.GetPayload(), msg) == nil {
+				switch c := msg.Content.(type) {
+				case *pb.GossipMessage_PullHello:
+					fv.nonces["pull_digest"] = c.PullHello.GetNonce()
+				case *pb.GossipMessage_StateRequest:
+					if c.StateRequest.GetRange().GetStart() == v.led.Height() {
+						fv.nonces["state_response"] = c.StateRequest.GetNonce()
+					}
+				case *pb.GossipMessage_PullRequest:
+					fv.nonces["pull_response"] = c.PullRequest.GetNonce()
+				}
+			}
+		}
+		if m.from == fv.sender { // the sender only answers hellos
+			msg := new(pb.GossipMessage)
+			return proto.Unmarshal(m.env.GetPayload(), msg) == nil && msg.GetPullDigest() != nil
+		}
+		return m.to != fv.sender
+	}
+	// Stop as soon as the request this kind answers is out, so it is fresh.
+	for range 3*cfg.AliveInterval + 2*cfg.Pull.PullInterval {
+		if _, ok := fv.nonces[kind]; ok || kind == "" {
+			break
+		}
+		net.tick()
+	}
+	return fv
+}
+
+// step wraps inner as content field `kind` of a GossipMessage; with
+// patchNonce, a decodable inner message gets the nonce the victim awaits.
+func (fv *fuzzVictim) step(t *testing.T, kind string, inner []byte, patchNonce bool) {
+	fd := gossipFields.ByName(protoreflect.Name(kind))
+	if fd == nil {
+		t.Fatalf("no GossipMessage content %q", kind)
+	}
+	if patchNonce {
+		m := fd.Message()
+		if nf := m.Fields().ByName("nonce"); nf != nil {
+			dyn := new(pb.GossipMessage).ProtoReflect().NewField(fd).Message()
+			if proto.Unmarshal(inner, dyn.Interface()) == nil {
+				dyn.Set(nf, protoreflect.ValueOfUint64(fv.nonces[kind]))
+				if b, err := proto.Marshal(dyn.Interface()); err == nil {
+					inner = b
+				}
+			}
+		}
+	}
+	payload := protowire.AppendTag(nil, fd.Number(), protowire.BytesType)
+	payload = protowire.AppendBytes(payload, inner)
+	fv.victim.p.Step(fv.sender, "org1", &pb.Envelope{Payload: payload, Signature: []byte("sig")}, len(payload))
+	fv.net.collect(fv.victim)
+	for range 2 {
+		fv.victim.p.Tick()
+		fv.net.collect(fv.victim)
+	}
+	fv.net.queue = nil // only the silent sender could be listening
+	checkPrefix(t, fv.victim, fuzzChainBlocks())
+}
+
+var gossipFields = (&pb.GossipMessage{}).ProtoReflect().Descriptor().Fields()
+
+func marshalT(tb testing.TB, m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func fuzzKind(f *testing.F, kind string, seeds ...proto.Message) {
+	newFuzzVictim(f, kind) // fail early if the fixture is broken
+	for _, s := range seeds {
+		f.Add(marshalT(f, s), true)
+		f.Add(marshalT(f, s), false)
+	}
+	f.Add([]byte{}, false)
+	f.Add([]byte{0xff, 0x01}, true)
+	f.Fuzz(func(t *testing.T, inner []byte, patchNonce bool) {
+		newFuzzVictim(t, kind).step(t, kind, inner, patchNonce)
+	})
+}
+
+// TestFuzzVictimAwaitsAnswers checks the fixture the fuzzers rely on: the
+// victim awaits a digest, a pull response and a state response from the sender, and a true
+// state response with the awaited nonce is committed.
+func TestFuzzVictimAwaitsAnswers(t *testing.T) {
+	for _, k := range []string{"pull_digest", "pull_response", "state_response"} {
+		if _, ok := newFuzzVictim(t, k).nonces[k]; !ok {
+			t.Fatalf("victim sent the sender no request answered by %s", k)
+		}
+	}
+	fv := newFuzzVictim(t, "state_response")
+	c := fuzzChainBlocks()
+	fv.step(t, "state_response", marshalT(t, &pb.StateResponse{Blocks: c[5:10], Height: 80}), true)
+	if h := fv.victim.led.Height(); h <= 5 {
+		t.Fatalf("a true state response with the awaited nonce left the victim at height %d", h)
+	}
+}
+
+func FuzzAlive(f *testing.F) {
+	id := fakeID(9)
+	fuzzKind(f, "alive",
+		&pb.AliveMessage{Member: &pb.Member{PkiId: id[:], Endpoint: "peer9:7051", Org: "org1"}, Incarnation: 5, Sequence: 1, LedgerHeight: 1 << 62},
+		&pb.AliveMessage{Member: &pb.Member{PkiId: []byte{1, 2}, Org: "org2"}},
+	)
+}
+
+func FuzzMembershipResponse(f *testing.F) {
+	id := fakeID(9)
+	alive := marshalT(f, &pb.GossipMessage{Content: &pb.GossipMessage_Alive{Alive: &pb.AliveMessage{
+		Member: &pb.Member{PkiId: id[:], Endpoint: "peer9:7051", Org: "org1"}, Incarnation: 2, LedgerHeight: 70}}})
+	fuzzKind(f, "membership_response",
+		&pb.MembershipResponse{Alive: []*pb.Envelope{{Payload: alive}, {Payload: []byte{0x12, 0x00}}}, Dead: [][]byte{id[:]}},
+	)
+}
+
+func FuzzBlockPush(f *testing.F) {
+	c := fuzzChainBlocks()
+	fuzzKind(f, "block",
+		&pb.BlockMessage{Block: c[5], Hops: 1},
+		&pb.BlockMessage{Block: c[9], Hops: 1 << 31},
+		&pb.BlockMessage{Block: &pb.Block{Header: c[5].Header, Data: c[6].Data, Metadata: c[5].Metadata}},
+	)
+}
+
+func FuzzPullDigest(f *testing.F) {
+	fuzzKind(f, "pull_digest",
+		&pb.PullDigest{Ranges: []*pb.BlockRange{{Start: 5, End: 40}}},
+		&pb.PullDigest{Ranges: []*pb.BlockRange{{Start: 1 << 63, End: 3}, {Start: 0, End: ^uint64(0)}}},
+	)
+}
+
+func FuzzPullResponse(f *testing.F) {
+	c := fuzzChainBlocks()
+	fuzzKind(f, "pull_response",
+		&pb.PullResponse{Blocks: c[5:9]},
+		&pb.PullResponse{Blocks: []*pb.Block{c[7], nil, {Header: []byte{0x08}}}},
+	)
+}
+
+func FuzzStateResponse(f *testing.F) {
+	c := fuzzChainBlocks()
+	fuzzKind(f, "state_response",
+		&pb.StateResponse{Blocks: c[5:15], Height: 80},
+		&pb.StateResponse{Blocks: []*pb.Block{c[5], c[4], c[70]}, Height: 2},
+		&pb.StateResponse{Height: ^uint64(0)},
+	)
+}
