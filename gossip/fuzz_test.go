@@ -36,8 +36,9 @@ func fuzzChainBlocks() []*pb.Block {
 
 // fuzzVictim is a peer at height 5 that knows a sender at height 80 and,
 // for a content kind that answers a request,
-// has a hello, a pull request and a state request outstanding to it (the
-// harness passes the sender's digests only, so the requests wait).
+// has the request outstanding to the sender that this kind answers (a
+// hello, a pull request or a state request). Between the two the harness
+// passes hellos and digests only, so requests wait.
 type fuzzVictim struct {
 	net    *simNet
 	victim *simPeer
@@ -82,7 +83,11 @@ func newFuzzVictim(t testing.TB, kind string) *fuzzVictim {
 			msg := new(pb.GossipMessage)
 			return proto.Unmarshal(m.env.GetPayload(), msg) == nil && msg.GetPullDigest() != nil
 		}
-		return m.to != fv.sender
+		if m.to == fv.sender { // ... and hears hellos only
+			msg := new(pb.GossipMessage)
+			return proto.Unmarshal(m.env.GetPayload(), msg) == nil && msg.GetPullHello() != nil
+		}
+		return true
 	}
 	// Stop as soon as the request this kind answers is out, so it is fresh.
 	for range 3*cfg.AliveInterval + 2*cfg.Pull.PullInterval {
