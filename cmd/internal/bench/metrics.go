@@ -1,0 +1,203 @@
+package bench
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/blockgossip/blockgossip/gossip"
+)
+
+// Cut is one timed block as the orderer cut it.
+type Cut struct {
+	Number uint64
+	At     time.Time
+	// Bytes is the block's encoded size (proto.Size): the unit of
+	// amplification, so that one copy per peer is exactly 1.0.
+	Bytes int
+}
+
+// Delivery is one peer's commit of one timed block.
+type Delivery struct {
+	Peer   int
+	Number uint64
+	At     time.Time
+	Via    gossip.Via
+}
+
+// Traffic is what all peers received during the timed part of a run.
+type Traffic struct {
+	// BlockBytes: envelopes carrying block bodies (BlockMessage,
+	// PullResponse, StateResponse) and the orderer's DeliverResponses.
+	BlockBytes uint64
+	// ControlBytes: every other envelope received.
+	ControlBytes uint64
+	// OrdererEgressBytes: DeliverResponse bytes the orderer sent (all
+	// peers' deliver clients together).
+	OrdererEgressBytes uint64
+	// Duplicates: copies of blocks a peer had already accepted.
+	Duplicates uint64
+}
+
+// Record is the raw outcome of a timed run; Compute derives the figures.
+type Record struct {
+	Peers      int
+	Cuts       []Cut
+	Deliveries []Delivery
+	Traffic    Traffic
+}
+
+// Percentiles of a latency distribution, in milliseconds.
+type Percentiles struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// PeerLatency is the p50 and p99 of per-peer commit latency, ms.
+type PeerLatency struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+}
+
+// ViaShares are the fractions of deliveries by the way they came; they sum
+// to 1 when there was any delivery.
+type ViaShares struct {
+	Push    float64 `json:"push"`
+	Pull    float64 `json:"pull"`
+	State   float64 `json:"state"`
+	Orderer float64 `json:"orderer"`
+}
+
+// Figures are what Compute derives from a Record.
+type Figures struct {
+	// DeliveryRatio is deliveries / (peers x blocks).
+	DeliveryRatio float64 `json:"delivery_ratio"`
+	// IncompleteBlocks did not reach every peer within the drain deadline.
+	IncompleteBlocks int `json:"incomplete_blocks"`
+	// TimeToLast: per block that reached every peer, its last commit minus
+	// its cut time (nearest-rank percentiles; zeros if none completed).
+	TimeToLast Percentiles `json:"time_to_last_ms"`
+	// PeerLatency: per (peer, block) commit of the blocks that reached
+	// every peer, commit minus cut time.
+	PeerLatency PeerLatency `json:"peer_latency_ms"`
+	// Amplification is block bytes received / (mean block size x peers x
+	// blocks): 1.0 is one copy per peer.
+	Amplification float64 `json:"amplification"`
+	// WireAmplification is every byte received / the same denominator.
+	WireAmplification float64 `json:"wire_amplification"`
+	// DuplicatesPerDelivery is duplicate copies received per delivery.
+	DuplicatesPerDelivery float64 `json:"duplicates_per_delivery"`
+	// OrdererEgressBytesPerBlock is the orderer's deliver bytes per block.
+	OrdererEgressBytesPerBlock float64 `json:"orderer_egress_bytes_per_block"`
+	// Via are the shares of deliveries by push, pull, state and orderer.
+	Via ViaShares `json:"via"`
+	// BlocksPerS and MBPerS are throughput over the timed window (first
+	// cut to last commit): complete blocks per second, and committed
+	// block bytes across all peers per second (MB = 10^6 bytes).
+	BlocksPerS float64 `json:"blocks_per_s"`
+	MBPerS     float64 `json:"mb_per_s"`
+	// TimeToLastSamples are the per-block times to the last peer, sorted,
+	// ms: the data of the CDF plot.
+	TimeToLastSamples []float64 `json:"time_to_last_samples_ms"`
+}
+
+// Compute derives the figures of a record. Deliveries of blocks not in
+// Cuts, and second deliveries of a (peer, block), are ignored.
+func Compute(r Record) Figures {
+	var f Figures
+	blocks := len(r.Cuts)
+	if blocks == 0 || r.Peers <= 0 {
+		f.TimeToLastSamples = []float64{}
+		return f
+	}
+	cutAt := make(map[uint64]int, blocks) // number -> index in r.Cuts
+	totalBytes := 0
+	for i, c := range r.Cuts {
+		cutAt[c.Number] = i
+		totalBytes += c.Bytes
+	}
+	meanBytes := float64(totalBytes) / float64(blocks)
+
+	type peerBlock struct {
+		peer int
+		num  uint64
+	}
+	seen := make(map[peerBlock]bool, len(r.Deliveries))
+	perBlock := make([][]Delivery, blocks)
+	var vias [5]int
+	var committed float64
+	var lastCommit time.Time
+	for _, d := range r.Deliveries {
+		i, ok := cutAt[d.Number]
+		if !ok || seen[peerBlock{d.Peer, d.Number}] {
+			continue
+		}
+		seen[peerBlock{d.Peer, d.Number}] = true
+		perBlock[i] = append(perBlock[i], d)
+		if int(d.Via) < len(vias) {
+			vias[d.Via]++
+		}
+		committed += float64(r.Cuts[i].Bytes)
+		if d.At.After(lastCommit) {
+			lastCommit = d.At
+		}
+	}
+	deliveries := len(seen)
+	f.DeliveryRatio = float64(deliveries) / float64(r.Peers*blocks)
+
+	var ttl, lat []float64
+	for i, ds := range perBlock {
+		if len(ds) < r.Peers {
+			f.IncompleteBlocks++
+			continue
+		}
+		cut := r.Cuts[i].At
+		last := cut
+		for _, d := range ds {
+			lat = append(lat, ms(d.At.Sub(cut)))
+			if d.At.After(last) {
+				last = d.At
+			}
+		}
+		ttl = append(ttl, ms(last.Sub(cut)))
+	}
+	slices.Sort(ttl)
+	slices.Sort(lat)
+	f.TimeToLastSamples = append([]float64{}, ttl...)
+	f.TimeToLast = Percentiles{P50: NearestRank(ttl, 50), P90: NearestRank(ttl, 90), P99: NearestRank(ttl, 99), Max: NearestRank(ttl, 100)}
+	f.PeerLatency = PeerLatency{P50: NearestRank(lat, 50), P99: NearestRank(lat, 99)}
+
+	denom := meanBytes * float64(r.Peers) * float64(blocks)
+	f.Amplification = float64(r.Traffic.BlockBytes) / denom
+	f.WireAmplification = float64(r.Traffic.BlockBytes+r.Traffic.ControlBytes) / denom
+	f.OrdererEgressBytesPerBlock = float64(r.Traffic.OrdererEgressBytes) / float64(blocks)
+	if deliveries > 0 {
+		d := float64(deliveries)
+		f.DuplicatesPerDelivery = float64(r.Traffic.Duplicates) / d
+		f.Via = ViaShares{
+			Push: float64(vias[gossip.ViaPush]) / d, Pull: float64(vias[gossip.ViaPull]) / d,
+			State: float64(vias[gossip.ViaState]) / d, Orderer: float64(vias[gossip.ViaOrderer]) / d,
+		}
+	}
+	first := slices.MinFunc(r.Cuts, func(a, b Cut) int { return a.At.Compare(b.At) }).At
+	if window := lastCommit.Sub(first).Seconds(); deliveries > 0 && window > 0 {
+		f.BlocksPerS = float64(len(ttl)) / window
+		f.MBPerS = committed / window / 1e6
+	}
+	return f
+}
+
+// NearestRank returns the p-th percentile (0 < p <= 100) of sorted by the
+// nearest-rank method: the smallest value with at least p% of the values at
+// or below it. It returns 0 for an empty slice.
+func NearestRank(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p * float64(len(sorted)) / 100))
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

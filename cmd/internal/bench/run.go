@@ -1,0 +1,372 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/blockgossip/blockgossip/gossip"
+	"github.com/blockgossip/blockgossip/ledger"
+	"google.golang.org/protobuf/proto"
+)
+
+// Result is one profile run: the workload, the figures and the process
+// costs. Its JSON form is one entry of `bench --json`'s "runs".
+type Result struct {
+	Profile   string  `json:"profile"`
+	Transport string  `json:"transport"`
+	Peers     int     `json:"peers"`
+	Orgs      int     `json:"orgs"`
+	BlockSize int     `json:"block_size"`
+	Blocks    int     `json:"blocks"`
+	Rate      float64 `json:"rate"`
+	Seed      uint64  `json:"seed"`
+	Figures
+	// Deliveries is the number of (peer, block) commits of timed blocks.
+	Deliveries int `json:"deliveries"`
+	// BlockBytesReceived, ControlBytesReceived and OrdererEgressBytes are
+	// the raw byte counts behind the amplification figures.
+	BlockBytesReceived   uint64 `json:"block_bytes_received"`
+	ControlBytesReceived uint64 `json:"control_bytes_received"`
+	OrdererEgressBytes   uint64 `json:"orderer_egress_bytes"`
+	MeanBlockBytes       int    `json:"mean_block_bytes"`
+	// CPUSeconds is user+system CPU of the timed part (cutting and drain);
+	// CPUSecondsTotal includes set-up, warm-up and stop.
+	CPUSeconds      float64 `json:"cpu_seconds"`
+	CPUSecondsTotal float64 `json:"cpu_seconds_total"`
+	// PeakRSSBytes is the process's peak resident set (VmHWM).
+	PeakRSSBytes uint64 `json:"peak_rss_bytes"`
+	// WarmupSeconds is how long the untimed warm-up took; WarmupComplete
+	// is false if it hit Options.WarmupTimeout.
+	WarmupSeconds  float64 `json:"warmup_s"`
+	WarmupComplete bool    `json:"warmup_complete"`
+	// TimedSeconds is from the first cut to the end of the drain.
+	TimedSeconds float64 `json:"timed_s"`
+}
+
+// Progress is told how many timed blocks have reached every peer and how
+// many were cut; it is called from one goroutine, a few times a second.
+type Progress func(phase string, complete, cut, total int)
+
+// Run runs one profile in this process and returns its result. It honours
+// ctx: cancelled, it stops the network and returns what it has so far
+// together with ctx's error. progress may be nil; logger nil discards.
+func Run(ctx context.Context, opts Options, profileName string, progress Progress, logger *slog.Logger) (Result, error) {
+	res := Result{Profile: profileName, Transport: opts.Transport, Peers: opts.Peers, Orgs: opts.Orgs,
+		BlockSize: opts.BlockSize, Blocks: opts.Blocks, Rate: opts.Rate, Seed: opts.Seed}
+	res.TimeToLastSamples = []float64{}
+	if err := opts.Validate(); err != nil {
+		return res, err
+	}
+	prof, err := profileConfig(profileName)
+	if err != nil {
+		return res, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if progress == nil {
+		progress = func(string, int, int, int) {}
+	}
+	cpu0 := cpuSeconds()
+	ctx, cancel := context.WithTimeout(ctx, opts.Deadline())
+	defer cancel()
+
+	rec := newRecorder(opts.Peers, opts.Blocks)
+	net, err := startNetwork(ctx, opts, prof, rec, logger)
+	if err != nil {
+		return res, err
+	}
+	defer net.stop()
+
+	warm := time.Now()
+	res.WarmupComplete = net.warmUp(ctx, progress)
+	res.WarmupSeconds = time.Since(warm).Seconds()
+	if !res.WarmupComplete {
+		logger.Warn("warm-up did not settle; timing anyway", "after", opts.WarmupTimeout)
+	}
+
+	counters := make([]*counters, len(net.peers))
+	for i, p := range net.peers {
+		counters[i] = p.ctr
+	}
+	before := snapshot(counters)
+	cpu1 := cpuSeconds()
+	start := time.Now()
+	cuts, err := net.feed(ctx, rec, progress)
+	if err == nil {
+		net.drain(ctx, rec, len(cuts), progress)
+	}
+	traffic := snapshot(counters).minus(before)
+	res.CPUSeconds = cpuSeconds() - cpu1
+	res.TimedSeconds = time.Since(start).Seconds()
+
+	r := Record{Peers: opts.Peers, Cuts: cuts, Deliveries: rec.timed(), Traffic: traffic}
+	res.Figures = Compute(r)
+	res.Deliveries = len(r.Deliveries)
+	res.BlockBytesReceived, res.ControlBytesReceived = traffic.BlockBytes, traffic.ControlBytes
+	res.OrdererEgressBytes = traffic.OrdererEgressBytes
+	total := 0
+	for _, c := range cuts {
+		total += c.Bytes
+	}
+	if len(cuts) > 0 {
+		res.MeanBlockBytes = total / len(cuts)
+	}
+	net.stop()
+	res.CPUSecondsTotal = cpuSeconds() - cpu0
+	res.PeakRSSBytes = peakRSS()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return res, err
+}
+
+// warmUp waits, untimed, until every peer holds the genesis block and, for
+// gossip profiles, knows every other peer and agrees with its org on one
+// leader. It reports whether that happened before the warm-up timeout.
+func (n *network) warmUp(ctx context.Context, progress Progress) bool {
+	deadline := time.NewTimer(n.opts.WarmupTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if n.settled() {
+			return true
+		}
+		progress("warm-up", 0, 0, n.opts.Blocks)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+func (n *network) settled() bool {
+	leaders := map[string]int{}
+	for _, p := range n.peers {
+		st := p.node.Status()
+		if st.Height < 1 {
+			return false
+		}
+		if n.prof.direct {
+			continue
+		}
+		if st.LivePeers < len(n.peers)-1 {
+			return false
+		}
+		if st.IsLeader {
+			leaders[p.org]++
+		}
+	}
+	if n.prof.direct {
+		return true
+	}
+	orgs := map[string]bool{}
+	for _, p := range n.peers {
+		orgs[p.org] = true
+	}
+	for org := range orgs {
+		if leaders[org] != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// feed cuts the timed blocks: one every 1/Rate s, or, at Rate 0, each once
+// the previous one reached every peer (or a drain period passed).
+func (n *network) feed(ctx context.Context, rec *recorder, progress Progress) ([]Cut, error) {
+	rng := rand.New(rand.NewPCG(n.opts.Seed, 0x62656e6368)) // "bench"
+	payload := make([]byte, n.opts.BlockSize)
+	for i := range payload {
+		payload[i] = byte(rng.Uint32())
+	}
+	var tick *time.Ticker
+	if n.opts.Rate > 0 {
+		tick = time.NewTicker(time.Duration(float64(time.Second) / n.opts.Rate))
+		defer tick.Stop()
+	}
+	cuts := make([]Cut, 0, n.opts.Blocks)
+	for i := range n.opts.Blocks {
+		if i > 0 {
+			if tick != nil {
+				select {
+				case <-ctx.Done():
+					return cuts, ctx.Err()
+				case <-tick.C:
+				}
+			} else if !rec.waitComplete(ctx, i, n.opts.Drain) && ctx.Err() != nil {
+				return cuts, ctx.Err()
+			}
+		}
+		tx := append([]byte(nil), payload...)
+		copy(tx, strconv.Itoa(i)+"|") // distinct transactions, distinct data hashes
+		b, err := n.ord.CutBlock([][]byte{tx})
+		if err != nil {
+			return cuts, fmt.Errorf("cut block: %w", err)
+		}
+		hdr, err := ledger.ParseHeader(b)
+		if err != nil {
+			return cuts, fmt.Errorf("orderer cut an unreadable block: %w", err)
+		}
+		c := Cut{Number: hdr.GetNumber(), At: time.Unix(0, b.GetMetadata().GetCutTimeUnixNano()), Bytes: proto.Size(b)}
+		rec.cut(c)
+		cuts = append(cuts, c)
+		if n.pub != nil {
+			n.pub.publish(hdr.GetNumber() + 1)
+		}
+		progress("cutting", rec.completeCount(), len(cuts), n.opts.Blocks)
+	}
+	return cuts, nil
+}
+
+// drain waits until every cut block reached every peer, or Drain passed.
+func (n *network) drain(ctx context.Context, rec *recorder, cut int, progress Progress) {
+	ctx, cancel := context.WithTimeout(ctx, n.opts.Drain)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rec.waitComplete(ctx, cut, n.opts.Drain)
+	}()
+	for {
+		progress("draining", rec.completeCount(), cut, n.opts.Blocks)
+		select {
+		case <-done:
+			progress("done", rec.completeCount(), cut, n.opts.Blocks)
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// recorder collects commits from every peer's commit reader.
+type recorder struct {
+	peers, blocks int
+
+	mu         sync.Mutex
+	cutNums    map[uint64]bool
+	counts     map[uint64]int // peers that committed each timed block
+	deliveries []Delivery
+	pre        map[uint64][]Delivery // commits seen before their cut was recorded
+	complete   int
+	changed    chan struct{} // closed and replaced when complete grows
+}
+
+func newRecorder(peers, blocks int) *recorder {
+	return &recorder{peers: peers, blocks: blocks, cutNums: map[uint64]bool{}, counts: map[uint64]int{},
+		pre: map[uint64][]Delivery{}, changed: make(chan struct{})}
+}
+
+// cut registers a timed block. A commit may race ahead of it (the orderer
+// publishes before CutBlock returns): such commits wait in pre.
+func (r *recorder) cut(c Cut) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cutNums[c.Number] = true
+	for _, d := range r.pre[c.Number] {
+		r.addLocked(d)
+	}
+	delete(r.pre, c.Number)
+}
+
+func (r *recorder) commit(peer int, ev gossip.CommitEvent) {
+	if ev.Number == 0 { // genesis: warm-up, not timed
+		return
+	}
+	d := Delivery{Peer: peer, Number: ev.Number, At: ev.Time, Via: ev.Via}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.cutNums[ev.Number] {
+		r.pre[ev.Number] = append(r.pre[ev.Number], d)
+		return
+	}
+	r.addLocked(d)
+}
+
+func (r *recorder) addLocked(d Delivery) {
+	r.deliveries = append(r.deliveries, d)
+	r.counts[d.Number]++
+	if r.counts[d.Number] == r.peers {
+		r.complete++
+		close(r.changed)
+		r.changed = make(chan struct{})
+	}
+}
+
+func (r *recorder) completeCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.complete
+}
+
+// waitComplete waits until at least want timed blocks reached every peer,
+// for at most limit; it reports whether they did.
+func (r *recorder) waitComplete(ctx context.Context, want int, limit time.Duration) bool {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for {
+		r.mu.Lock()
+		ok, ch := r.complete >= want, r.changed
+		r.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// timed returns the deliveries of timed blocks so far.
+func (r *recorder) timed() []Delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Delivery(nil), r.deliveries...)
+}
+
+// cpuSeconds is this process's user+system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// peakRSS is this process's peak resident set size (VmHWM), 0 if unknown.
+func peakRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest) // "123456 kB"
+			if len(f) >= 1 {
+				kb, err := strconv.ParseUint(f[0], 10, 64)
+				if err == nil {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return 0
+}
