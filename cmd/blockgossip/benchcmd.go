@@ -1,0 +1,220 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/blockgossip/blockgossip/cmd/internal/bench"
+	"github.com/spf13/cobra"
+)
+
+func newBenchCmd() *cobra.Command {
+	opts := bench.DefaultOptions()
+	var (
+		profile, compare, jsonPath, plotPath, child string
+		grid, verbose                               bool
+	)
+	c := &cobra.Command{
+		Use:   "bench [--profile NAME | --compare fabric,direct | --grid] [--peers N] [--blocks N] [--block-size BYTES] [--rate R]",
+		Short: "Measure how fast and at what cost in bytes blocks reach every peer",
+		Long: `bench starts an orderer stub and --peers peers in one process per profile,
+over mutual-TLS gRPC on 127.0.0.1 (--transport grpc) or the in-memory network
+(--transport mem), waits (untimed) for membership, election and the genesis
+block, then cuts --blocks blocks of --block-size bytes at --rate blocks/s and
+times each block from its cut to its commit at every peer.
+
+Profiles: default (blockgossip), fabric (Hyperledger Fabric's gossip defaults:
+push once to 3, pull every 4 s from 3, 10-block window) and direct (every peer
+pulls every block from the orderer, as Fabric does since v2.2).
+
+  --profile NAME         run one profile
+  --compare fabric,direct  run default, then each named profile, and print ratios
+  --grid                 peers {10,50,100} x block size {1 KiB,100 KiB,1 MiB},
+                         30 blocks at 5 blocks/s, every profile
+
+Each profile runs in its own child process, so CPU seconds and peak RSS are
+that profile's alone. Amplification is block bytes received by all peers
+(from the orderer and from each other) / (block size x peers x blocks), where
+block size is the encoded block: direct delivery is 1.0. Wire amplification
+counts every byte received, control messages included.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if child != "" {
+				return runBenchChild(cmd, opts, child, verbose)
+			}
+			if err := opts.Validate(); err != nil {
+				return usageError{err}
+			}
+			if plotPath != "" {
+				if ext := strings.ToLower(plotPath); !strings.HasSuffix(ext, ".png") && !strings.HasSuffix(ext, ".svg") {
+					return usageError{fmt.Errorf("--plot %q: %w", plotPath, bench.ErrPlotFormat)}
+				}
+			}
+			exclusive := 0
+			for _, set := range []bool{cmd.Flags().Changed("profile"), compare != "", grid} {
+				if set {
+					exclusive++
+				}
+			}
+			if exclusive > 1 {
+				return usageError{fmt.Errorf("--profile, --compare and --grid are exclusive: pick one")}
+			}
+			type job struct {
+				opts    bench.Options
+				profile string
+			}
+			var jobs []job
+			switch {
+			case grid:
+				for _, o := range bench.GridOptions(opts) {
+					for _, p := range bench.Profiles {
+						jobs = append(jobs, job{o, p})
+					}
+				}
+			case compare != "":
+				others, err := bench.ParseProfiles(compare)
+				if err != nil {
+					return usageError{err}
+				}
+				jobs = append(jobs, job{opts, bench.ProfileDefault})
+				for _, p := range others {
+					jobs = append(jobs, job{opts, p})
+				}
+			default:
+				ps, err := bench.ParseProfiles(profile)
+				if err != nil || len(ps) != 1 {
+					return usageError{fmt.Errorf("--profile %q: name one of %s", profile, strings.Join(bench.Profiles, ", "))}
+				}
+				jobs = append(jobs, job{opts, ps[0]})
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("cannot find this binary to start the profile runs: %w", err)
+			}
+			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			var runs []bench.Result
+			var failures []string
+			for i, j := range jobs {
+				fmt.Fprintf(errw, "[%d/%d] %s: %d peers, %d blocks of %d bytes over %s\n",
+					i+1, len(jobs), j.profile, j.opts.Peers, j.opts.Blocks, j.opts.BlockSize, j.opts.Transport)
+				args := append([]string{"bench"}, bench.ChildArgs(j.opts, j.profile)...)
+				if verbose {
+					args = append(args, "--verbose")
+				}
+				res, err := bench.RunChild(cmd.Context(), exe, args, j.opts, errw)
+				if err != nil {
+					failures = append(failures, fmt.Sprintf("%s (%d peers, %d bytes): %v", j.profile, j.opts.Peers, j.opts.BlockSize, err))
+					fmt.Fprintf(errw, "  %v\n", err)
+					if res.Profile == "" {
+						continue
+					}
+				}
+				runs = append(runs, res)
+				if cmd.Context().Err() != nil {
+					break
+				}
+			}
+			if grid {
+				bench.WriteGridTable(out, runs)
+			} else {
+				bench.WriteTable(out, runs)
+				if len(runs) > 1 {
+					fmt.Fprintln(out)
+					bench.WriteRatios(out, runs)
+				}
+			}
+			if jsonPath != "" {
+				if err := bench.WriteJSON(jsonPath, runs); err != nil {
+					return err
+				}
+			}
+			if plotPath != "" {
+				if err := bench.WritePlot(plotPath, runs); err != nil {
+					return err
+				}
+			}
+			if len(failures) > 0 {
+				return fmt.Errorf("%d of %d profile runs failed: %s", len(failures), len(jobs), strings.Join(failures, "; "))
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&opts.Transport, "transport", opts.Transport, "grpc (mutual TLS on 127.0.0.1) or mem (in-memory network)")
+	f.IntVar(&opts.Peers, "peers", opts.Peers, "number of peers")
+	f.IntVar(&opts.Orgs, "orgs", opts.Orgs, "number of organisations the peers are spread over")
+	f.IntVar(&opts.Blocks, "blocks", opts.Blocks, "timed blocks to cut")
+	f.IntVar(&opts.BlockSize, "block-size", opts.BlockSize, "transaction bytes per block")
+	f.Float64Var(&opts.Rate, "rate", opts.Rate, "blocks cut per second (0 = each as soon as the previous reached every peer)")
+	f.Uint64Var(&opts.Seed, "seed", opts.Seed, "seed of payloads and protocol randomness")
+	f.DurationVar(&opts.Drain, "drain", opts.Drain, "how long after the last cut a block may take to reach every peer before it counts as incomplete")
+	f.DurationVar(&opts.WarmupTimeout, "warmup-timeout", opts.WarmupTimeout, "bound on the untimed warm-up (membership, election, genesis)")
+	f.StringVar(&profile, "profile", bench.ProfileDefault, "run one profile: "+strings.Join(bench.Profiles, ", "))
+	f.StringVar(&compare, "compare", "", "run default, then these profiles (comma-separated), and print ratios")
+	f.BoolVar(&grid, "grid", false, "run the grid: peers {10,50,100} x block size {1 KiB,100 KiB,1 MiB}, 30 blocks at 5/s, all profiles")
+	f.StringVar(&jsonPath, "json", "", `write {"runs":[...]} to this file`)
+	f.StringVar(&plotPath, "plot", "", "draw the CDF of time-to-last-peer per run into this .png or .svg")
+	f.BoolVar(&verbose, "verbose", false, "log the nodes' warnings and errors to stderr")
+	f.StringVar(&child, bench.ChildFlag, "", "run one profile in this process and print its JSON result (used by bench itself)")
+	_ = f.MarkHidden(bench.ChildFlag)
+	return c
+}
+
+// runBenchChild runs one profile in this process: progress on stderr (a bar
+// on a terminal), the result as one JSON object on stdout.
+func runBenchChild(cmd *cobra.Command, opts bench.Options, profile string, verbose bool) error {
+	errw := cmd.ErrOrStderr()
+	level := slog.LevelError + 1 // silent
+	if verbose {
+		level = slog.LevelWarn
+	}
+	logger := slog.New(slog.NewTextHandler(errw, &slog.HandlerOptions{Level: level}))
+	bar := newProgressBar(errw, profile)
+	res, err := bench.Run(cmd.Context(), opts, profile, bar.update, logger)
+	bar.finish()
+	if res.Profile == "" || (err != nil && res.Deliveries == 0 && res.WarmupSeconds == 0) {
+		return err // nothing ran: say why
+	}
+	if err != nil {
+		fmt.Fprintf(errw, "  %s: %v (reporting what was delivered)\n", profile, err)
+	}
+	return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+}
+
+// progressBar draws "profile phase [#####.....] complete/total" in place
+// on a terminal; elsewhere it prints nothing.
+type progressBar struct {
+	w       io.Writer
+	profile string
+	tty     bool
+	last    time.Time
+}
+
+func newProgressBar(w io.Writer, profile string) *progressBar {
+	return &progressBar{w: w, profile: profile, tty: isTerminal(w)}
+}
+
+func (b *progressBar) update(phase string, complete, cut, total int) {
+	if !b.tty || (time.Since(b.last) < 100*time.Millisecond && phase != "done") {
+		return
+	}
+	b.last = time.Now()
+	const width = 30
+	filled := 0
+	if total > 0 {
+		filled = width * complete / total
+	}
+	fmt.Fprintf(b.w, "\r  %-8s %-9s [%s%s] %d/%d blocks at every peer, %d cut   ",
+		b.profile, phase, strings.Repeat("#", filled), strings.Repeat(".", width-filled), complete, total, cut)
+}
+
+func (b *progressBar) finish() {
+	if b.tty {
+		fmt.Fprintln(b.w)
+	}
+}
