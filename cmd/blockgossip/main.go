@@ -81,6 +81,7 @@ before forwarding or committing it.`,
 	})
 	root.AddCommand(newCryptoCmd(), newLedgerCmd(), newNetworkCmd(), newSubmitCmd(),
 		newPeerCmd(), newOrdererCmd(), newConfigCmd())
+	root.AddCommand(newBenchCmd())
 	return root
 }
 
