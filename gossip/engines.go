@@ -54,17 +54,16 @@ func (p *Peer) PullStats() pull.Stats {
 
 func (p *Peer) tickEngines() {
 	if p.pull != nil {
-		if p.dirty || p.heightsChanged || p.pullLive == nil {
+		if p.viewsDirty || p.heightsChanged || p.pullLive == nil {
 			p.rebuildEngineViews()
 		}
 		p.sendPull(p.pull.Tick(p.pullLive))
-	} else if p.dirty || p.heightsChanged || p.orgCands == nil {
+	} else if p.viewsDirty || p.heightsChanged || p.orgCands == nil {
 		p.rebuildEngineViews()
 	}
 	for _, lm := range p.elect.Tick(p.orgCands, p.height) {
 		env := p.signedEnvelope(&pb.GossipMessage{Content: &pb.GossipMessage_Leadership{Leadership: lm}})
-		p.refreshLive()
-		for _, id := range p.liveOrg {
+		for _, id := range p.liveOrg.ids {
 			p.send(id, env)
 		}
 	}
@@ -72,16 +71,15 @@ func (p *Peer) tickEngines() {
 }
 
 func (p *Peer) rebuildEngineViews() {
-	p.refreshLive()
 	p.pullLive, p.orgCands = p.pullLive[:0], p.orgCands[:0]
-	for _, id := range p.liveAll {
+	for _, id := range p.liveAll.ids {
 		m := p.members[id]
 		p.pullLive = append(p.pullLive, pull.PeerInfo{ID: id, Height: m.height, Incarnation: m.inc})
 		if m.info.GetOrg() == p.self.Org {
 			p.orgCands = append(p.orgCands, election.Candidate{ID: id, Height: m.height})
 		}
 	}
-	p.heightsChanged = false
+	p.heightsChanged, p.viewsDirty = false, false
 }
 
 func (p *Peer) checkLeader() {

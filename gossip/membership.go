@@ -40,17 +40,20 @@ type membership struct {
 	members   map[identity.PKIID]*member
 	bootstrap []comm.Peer
 
-	// Caches of live members, rebuilt when membership changes.
-	dirty   bool
-	liveAll []identity.PKIID
-	liveOrg []identity.PKIID
+	// The live members (not dead, not banned), all and of our org, kept
+	// up to date on every change so that picking targets costs O(fanout)
+	// even with 10,000 members.
+	liveAll, liveOrg idSet
+	// viewsDirty says the live sets changed since the engines' views were
+	// last rebuilt.
+	viewsDirty bool
 
 	lastBootstrap, lastSync, lastReconnect, lastAlive uint64
 }
 
 func (m *membership) init() {
 	m.members = make(map[identity.PKIID]*member)
-	m.dirty = true
+	m.viewsDirty = true
 }
 
 // AddBootstrap registers a bootstrap peer (its PKI-ID learnt by
@@ -81,11 +84,9 @@ func (p *Peer) Members() []MemberInfo {
 }
 
 // LivePeers returns the PKI-IDs of the live members (excluding self). The
-// slice is shared: do not modify it.
-func (p *Peer) LivePeers() []identity.PKIID {
-	p.refreshLive()
-	return p.liveAll
-}
+// slice is shared and changes with the next call into the Peer: do not
+// keep or modify it.
+func (p *Peer) LivePeers() []identity.PKIID { return p.liveAll.ids }
 
 // IsAlive reports whether id is a live member.
 func (p *Peer) IsAlive(id identity.PKIID) bool {
@@ -93,25 +94,15 @@ func (p *Peer) IsAlive(id identity.PKIID) bool {
 	return m != nil && !m.dead && !p.isBanned(id)
 }
 
-func (p *Peer) refreshLive() {
-	if !p.dirty {
-		return
+// syncLive puts id in or out of the live sets according to its state.
+func (p *Peer) syncLive(id identity.PKIID) {
+	m := p.members[id]
+	live := m != nil && !m.dead && !p.isBanned(id)
+	a := p.liveAll.set(id, live)
+	o := p.liveOrg.set(id, live && m.info.GetOrg() == p.self.Org)
+	if a || o {
+		p.viewsDirty = true
 	}
-	p.liveAll, p.liveOrg = p.liveAll[:0], p.liveOrg[:0]
-	for id, m := range p.members {
-		if m.dead || p.isBanned(id) {
-			continue
-		}
-		p.liveAll = append(p.liveAll, id)
-		if m.info.GetOrg() == p.self.Org {
-			p.liveOrg = append(p.liveOrg, id)
-		}
-	}
-	// Map order is random; sort so that a seeded rng gives reproducible
-	// choices.
-	sortIDs(p.liveAll)
-	sortIDs(p.liveOrg)
-	p.dirty = false
 }
 
 func (p *Peer) endpointOf(id identity.PKIID) string {
@@ -200,13 +191,12 @@ func (p *Peer) expireMembers() {
 			m.dead, m.deadSince = true, p.now
 			died = append(died, id)
 		case m.dead && p.now-m.deadSince > uint64(p.cfg.PurgeAfter):
-			delete(p.members, id)
-			p.dirty = true
+			delete(p.members, id) // already out of the live sets
 		}
 	}
-	sortIDs(died) // deterministic trace order
+	sortIDs(died) // map order is random: keep the live sets' order deterministic
 	for _, id := range died {
-		p.dirty = true
+		p.syncLive(id)
 		p.tracer.MemberDead(id)
 	}
 }
@@ -237,14 +227,12 @@ func (p *Peer) handleAlive(from identity.PKIID, env *pb.Envelope, a *pb.AliveMes
 		m = &member{id: id}
 		p.members[id] = m
 	}
-	if isNew || readmit || m.info.GetOrg() != a.GetMember().GetOrg() {
-		p.dirty = true
-	}
 	if m.height != a.GetLedgerHeight() {
 		p.heightsChanged = true
 	}
 	m.info, m.inc, m.seq, m.height = a.GetMember(), a.GetIncarnation(), a.GetSequence(), a.GetLedgerHeight()
 	m.env, m.lastHeard, m.dead = env, p.now, false
+	p.syncLive(id)
 	if isNew || readmit {
 		p.tracer.MemberAlive(id, m.inc, readmit)
 	}

@@ -78,11 +78,16 @@ func (p *Peer) isBanned(id identity.PKIID) bool {
 
 func (p *Peer) tickPipeline() {
 	p.store.expire(p.now)
+	var ended []identity.PKIID
 	for id, until := range p.banned {
 		if p.now >= until {
-			delete(p.banned, id)
-			p.dirty = true
+			ended = append(ended, id)
 		}
+	}
+	sortIDs(ended)
+	for _, id := range ended {
+		delete(p.banned, id)
+		p.syncLive(id)
 	}
 }
 
@@ -198,7 +203,7 @@ func (p *Peer) penalise(id identity.PKIID) {
 	if banned {
 		delete(p.offences, id)
 		p.banned[id] = p.now + uint64(p.cfg.BanTicks)
-		p.dirty = true
+		p.syncLive(id)
 		p.out.Disconnect = append(p.out.Disconnect, id)
 	}
 	p.tracer.PeerPenalised(id, n, banned)

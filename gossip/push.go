@@ -33,8 +33,7 @@ func (p *Peer) forward(from identity.PKIID, n uint64, b *pb.Block, hops uint32) 
 		p.batch = append(p.batch, batched{env, n, hops + 1})
 		return
 	}
-	p.refreshLive()
-	targets := p.pickPeers(p.liveOrg, p.cfg.Fanout, from, p.self.ID)
+	targets := p.pickPeers(p.liveOrg.ids, p.cfg.Fanout, from, p.self.ID)
 	for _, to := range targets {
 		p.send(to, env)
 	}
@@ -47,8 +46,7 @@ func (p *Peer) tickPush() {
 	if len(p.batch) == 0 || p.now-p.batchStart < uint64(p.cfg.PushBatch) {
 		return
 	}
-	p.refreshLive()
-	targets := p.pickPeers(p.liveOrg, p.cfg.Fanout, p.self.ID, p.self.ID)
+	targets := p.pickPeers(p.liveOrg.ids, p.cfg.Fanout, p.self.ID, p.self.ID)
 	for _, e := range p.batch {
 		for _, to := range targets {
 			p.send(to, e.env)

@@ -49,3 +49,34 @@ func (p *Peer) pickPeers(from []identity.PKIID, k int, not1, not2 identity.PKIID
 	}
 	return out
 }
+
+// idSet is an ordered set of PKI-IDs with O(1) add and remove (removal
+// moves the last element into the hole). Its order depends only on the
+// order of operations, so a deterministic caller gets deterministic
+// random picks from it.
+type idSet struct {
+	ids []identity.PKIID
+	pos map[identity.PKIID]int
+}
+
+// set puts id in (in=true) or out of the set; it reports a change.
+func (s *idSet) set(id identity.PKIID, in bool) bool {
+	if s.pos == nil {
+		s.pos = make(map[identity.PKIID]int)
+	}
+	i, ok := s.pos[id]
+	switch {
+	case in && !ok:
+		s.pos[id] = len(s.ids)
+		s.ids = append(s.ids, id)
+		return true
+	case !in && ok:
+		last := len(s.ids) - 1
+		s.ids[i] = s.ids[last]
+		s.pos[s.ids[i]] = i
+		s.ids = s.ids[:last]
+		delete(s.pos, id)
+		return true
+	}
+	return false
+}
