@@ -164,11 +164,23 @@ func (f *faultNet) kill9(name string) {
 	f.signal(name, syscall.SIGKILL)
 	pid := f.node(name).PID
 	eventually(f.t, 10*time.Second, name+" gone after SIGKILL", func() error {
-		if alive(pid) {
-			return fmt.Errorf("pid %d still alive", pid)
+		if !exited(pid) {
+			return fmt.Errorf("pid %d still has running threads", pid)
 		}
 		return nil
 	})
+}
+
+// exited reports whether every thread of pid is gone. alive() is not
+// enough after SIGKILL: the thread-group leader turns zombie while another
+// thread still finishes an fsync, and the process keeps its files (and
+// LevelDB's lock) until the last thread exits.
+func exited(pid int) bool {
+	if alive(pid) {
+		return false
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	return err != nil || len(tasks) <= 1
 }
 
 // stop stops the node gracefully (SIGTERM) and waits for it to exit.
@@ -177,7 +189,7 @@ func (f *faultNet) stop(name string) {
 	f.signal(name, syscall.SIGTERM)
 	pid := f.node(name).PID
 	eventually(f.t, 20*time.Second, name+" exits after SIGTERM", func() error {
-		if alive(pid) {
+		if !exited(pid) {
 			return fmt.Errorf("pid %d still alive", pid)
 		}
 		return nil
@@ -508,10 +520,18 @@ func (f *faultNet) waitOrdererAbove(h uint64, d time.Duration) {
 func (f *faultNet) verifyLedger(name string) string {
 	f.t.Helper()
 	n := f.node(name)
-	out, err := f.cli(time.Minute, "ledger", "verify", "--dir", n.LedgerDir)
-	if err != nil {
-		f.t.Fatalf("ledger verify %s: %v\n%s", name, err, out)
-	}
+	var out string
+	f.eventually(10*time.Second, "ledger verify "+name, func() error {
+		var err error
+		out, err = f.cli(time.Minute, "ledger", "verify", "--dir", n.LedgerDir)
+		if err != nil && strings.Contains(out, "in use by another") {
+			return fmt.Errorf("%v: %s", err, out) // the dead process's last thread is still exiting
+		}
+		if err != nil {
+			f.t.Fatalf("ledger verify %s: %v\n%s", name, err, out)
+		}
+		return nil
+	})
 	return out
 }
 
