@@ -1,0 +1,445 @@
+//go:build faults
+
+package tests
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/blockgossip/blockgossip/comm"
+	"github.com/blockgossip/blockgossip/identity"
+	"github.com/blockgossip/blockgossip/ledger"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// cryptoDir is network up's crypto material.
+func (f *faultNet) cryptoDir() string { return filepath.Join(f.dir, "crypto") }
+
+// loadCA reads an org's CA (certificate and key) from the crypto dir: what
+// an attacker who stole nothing does not have, but what the test needs to
+// mint a valid member, an expired one or a revoked one.
+func (f *faultNet) loadCA(org string) *identity.CA {
+	f.t.Helper()
+	certPEM, err := os.ReadFile(filepath.Join(f.cryptoDir(), org, "ca", "ca.crt"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(f.cryptoDir(), org, "ca", "ca.key"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	cb, _ := pem.Decode(certPEM)
+	kb, _ := pem.Decode(keyPEM)
+	if cb == nil || kb == nil {
+		f.t.Fatalf("%s CA files are not PEM", org)
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return &identity.CA{Org: org, Cert: cert, CertDER: cb.Bytes, Key: key.(ed25519.PrivateKey)}
+}
+
+func (f *faultNet) description() (*identity.NetworkDescription, *identity.MSP) {
+	f.t.Helper()
+	d, err := identity.LoadNetworkDescription(filepath.Join(f.cryptoDir(), "network-description.json"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	m, err := d.MSP()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d, m
+}
+
+// ledgerInfoAs calls Admin.LedgerInfo on a node as id over mutual TLS,
+// trusting the servers msp trusts.
+func ledgerInfoAs(id *identity.Identity, msp *identity.MSP, addr string) (*pb.LedgerInfoResponse, error) {
+	conn, err := grpc.NewClient(addr, comm.DialOptions(comm.DefaultConfig(), id, msp)...)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return pb.NewAdminClient(conn).LedgerInfo(ctx, &pb.LedgerInfoRequest{})
+}
+
+// deliverAs opens a Deliver stream on the orderer as id and reads one block.
+func deliverAs(id *identity.Identity, msp *identity.MSP, addr string) error {
+	conn, err := grpc.NewClient(addr, comm.DialOptions(comm.DefaultConfig(), id, msp)...)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	s, err := pb.NewAtomicBroadcastClient(conn).Deliver(ctx, &pb.DeliverRequest{Start: 0, StopAfter: 0, HasStop: true})
+	if err != nil {
+		return err
+	}
+	_, err = s.Recv()
+	return err
+}
+
+// TestFaultForeignExpiredRevokedClientsRefused: a client with a certificate
+// from a foreign CA (even one naming org1), an expired one, or a revoked
+// one cannot call a peer or the orderer; a valid one can.
+func TestFaultForeignExpiredRevokedClientsRefused(t *testing.T) {
+	f := upNet(t, 1, 1)
+	_, msp := f.description()
+	org1 := f.loadCA("org1")
+	foreignCA, err := identity.NewCA("org1", 0) // same org name, another key
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := foreignCA.NewIdentity("org1-client", identity.RoleClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	expired, err := org1.Issue("org1-expired", identity.RoleClient, now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	future, err := org1.Issue("org1-future", identity.RoleClient, now.Add(24*time.Hour), now.Add(48*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := identity.LoadIdentity(filepath.Join(f.cryptoDir(), "org1", "org1-client", "cert.pem"),
+		filepath.Join(f.cryptoDir(), "org1", "org1-client", "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, orderer := f.peers("")[0], f.node("orderer")
+
+	// The valid client is served: the refusals below are about the cert.
+	for _, n := range []node{peer, orderer} {
+		if _, err := ledgerInfoAs(client, msp, n.Address); err != nil {
+			t.Fatalf("valid client refused by %s: %v", n.Name, err)
+		}
+	}
+	if err := deliverAs(client, msp, orderer.Address); err != nil {
+		t.Fatalf("valid client cannot Deliver: %v", err)
+	}
+	refused := func(what string, id *identity.Identity) {
+		t.Helper()
+		for _, n := range []node{peer, orderer} {
+			if r, err := ledgerInfoAs(id, msp, n.Address); err == nil {
+				t.Errorf("%s client served by %s: %v", what, n.Name, r)
+			}
+		}
+		if err := deliverAs(id, msp, orderer.Address); err == nil {
+			t.Errorf("%s client served a block by the orderer's Deliver", what)
+		}
+	}
+	refused("foreign-CA", foreign)
+	refused("expired", expired)
+	refused("not-yet-valid", future)
+
+	// Revoke the client in the network description; nodes read it at start.
+	path := filepath.Join(f.cryptoDir(), "network-description.json")
+	d, err := identity.LoadNetworkDescription(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Revoked = append(d.Revoked, client.Cert.SerialNumber.Text(16))
+	raw, err := d.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"orderer", peer.Name} {
+		f.stop(n)
+		f.restart(n)
+	}
+	refused("revoked", client)
+	admin, err := identity.LoadIdentity(f.net().Admin.Cert, f.net().Admin.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledgerInfoAs(admin, msp, peer.Address); err != nil {
+		t.Fatalf("the admin (not revoked) is refused after the restart: %v", err)
+	}
+	// The refused clients did no harm.
+	f.submit(20)
+	f.converge(30 * time.Second)
+}
+
+// hostile is a member with valid credentials (a peer certificate that
+// org1's CA really issued) driving a raw transport.
+type hostile struct {
+	t      *testing.T
+	id     *identity.Identity
+	tr     *comm.GRPC
+	victim identity.PKIID
+	rng    *rand.Rand
+
+	mu     sync.Mutex
+	alives []*pb.Envelope // received from honest peers, for replay
+	downs  int            // streams the victim closed on us
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+func newHostile(t *testing.T, f *faultNet, victimAddr string) *hostile {
+	t.Helper()
+	ca := f.loadCA("org1")
+	id, err := ca.IssueHosts("org1-hostile", identity.RolePeer, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, msp := f.description()
+	cfg := comm.DefaultConfig()
+	cfg.MaxMessageBytes = 64 << 20 // so that we, not our own transport, decide what is oversized
+	cfg.SendQueue = 4096
+	tr, err := comm.NewGRPC(cfg, id, msp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &hostile{t: t, id: id, tr: tr, rng: rand.New(rand.NewPCG(66, 6)), cancel: cancel}
+	h.wg.Add(1)
+	go func() { // the attacker reads what it is sent, keeping alives to replay
+		defer h.wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-tr.Incoming():
+				msg := new(pb.GossipMessage)
+				if proto.Unmarshal(m.Env.GetPayload(), msg) == nil && msg.GetAlive() != nil {
+					h.mu.Lock()
+					if len(h.alives) < 1000 {
+						h.alives = append(h.alives, m.Env)
+					}
+					h.mu.Unlock()
+				}
+			case ev := <-tr.Events():
+				if !ev.Up {
+					h.mu.Lock()
+					h.downs++
+					h.mu.Unlock()
+				}
+			}
+		}
+	}()
+	t.Cleanup(h.close)
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ccancel()
+	if h.victim, err = tr.Connect(cctx, victimAddr); err != nil {
+		t.Fatalf("a valid member cannot even connect to %s: %v", victimAddr, err)
+	}
+	return h
+}
+
+func (h *hostile) close() {
+	h.cancel()
+	h.tr.Close()
+	h.wg.Wait()
+}
+
+// send queues env to the victim, waiting while our own queue is full
+// (the attacker is patient; it never gives up on a message).
+func (h *hostile) send(env *pb.Envelope) {
+	for range 2000 {
+		err := h.tr.Send(comm.Peer{ID: h.victim}, env)
+		if !errors.Is(err, comm.ErrQueueFull) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (h *hostile) msg(m *pb.GossipMessage, signed bool) *pb.Envelope {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	env := &pb.Envelope{Payload: b}
+	if signed {
+		env.Signature = h.id.Sign(b)
+	}
+	return env
+}
+
+// alive is a correctly signed alive of ours, claiming height.
+func (h *hostile) alive(inc, seq, height uint64) *pb.Envelope {
+	return h.msg(&pb.GossipMessage{Content: &pb.GossipMessage_Alive{Alive: &pb.AliveMessage{
+		Member:      &pb.Member{PkiId: h.id.ID.Bytes(), Endpoint: "127.0.0.1:9", Org: "org1", Certificate: h.id.CertDER},
+		Incarnation: inc, Sequence: seq, LedgerHeight: height,
+	}}}, true)
+}
+
+func (h *hostile) block(b *pb.Block) *pb.Envelope {
+	return h.msg(&pb.GossipMessage{Content: &pb.GossipMessage_Block{Block: &pb.BlockMessage{Block: b, Hops: 1}}}, false)
+}
+
+func (h *hostile) randBytes(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(h.rng.Uint32())
+	}
+	return b
+}
+
+// attack sends one round of everything the issue lists, around height
+// next (the next block the network will cut) and tip (its predecessor's
+// hash). ordererKey signs the wrong-previous-hash blocks.
+func (h *hostile) attack(round int, next uint64, tip []byte, ordererKey *identity.Identity) {
+	// Lies about its height (alive correctly signed, so believed).
+	h.send(h.alive(uint64(time.Now().UnixNano()), uint64(round+1), next+1<<40))
+	for k := range uint64(4) {
+		// Forged blocks: right shape, right link, no orderer signature.
+		b := ledger.NewBlock(next+k, tip, [][]byte{h.randBytes(64)}, 0)
+		b.Metadata.Signature = h.randBytes(64)
+		h.send(h.block(b))
+		// Orderer-signed blocks with a wrong previous hash.
+		w := ledger.NewBlock(next+k, h.randBytes(32), [][]byte{h.randBytes(64)}, 0)
+		ledger.SignBlock(w, ordererKey.Sign)
+		h.send(h.block(w))
+	}
+	// Garbage bytes, signed and not.
+	for range 20 {
+		h.send(&pb.Envelope{Payload: h.randBytes(1 + h.rng.IntN(512)), Signature: h.randBytes(64)})
+	}
+	// Replayed old alive messages (others', and an old one of ours).
+	h.mu.Lock()
+	old := slices.Clone(h.alives)
+	h.mu.Unlock()
+	for i, env := range old {
+		if i%3 == 0 {
+			h.send(env)
+		}
+	}
+	h.send(h.alive(1, 1, 0))
+	// Floods of hello, digest and state requests, and membership requests.
+	for range 300 {
+		n := h.rng.Uint64()
+		h.send(h.msg(&pb.GossipMessage{Content: &pb.GossipMessage_PullHello{PullHello: &pb.PullHello{Nonce: n}}}, false))
+		h.send(h.msg(&pb.GossipMessage{Content: &pb.GossipMessage_PullDigest{PullDigest: &pb.PullDigest{Nonce: n,
+			Ranges: []*pb.BlockRange{{Start: 0, End: next + 1<<30}}}}}, false))
+		h.send(h.msg(&pb.GossipMessage{Content: &pb.GossipMessage_PullRequest{PullRequest: &pb.PullRequest{Nonce: n,
+			Ranges: []*pb.BlockRange{{Start: 0, End: next}}}}}, false))
+		h.send(h.msg(&pb.GossipMessage{Content: &pb.GossipMessage_StateRequest{StateRequest: &pb.StateRequest{Nonce: n + 1,
+			Range: &pb.BlockRange{Start: 0, End: 1 << 62}}}}, false))
+	}
+	for range 50 {
+		h.send(h.msg(&pb.GossipMessage{Content: &pb.GossipMessage_MembershipRequest{MembershipRequest: &pb.MembershipRequest{
+			SelfAlive: h.alive(uint64(time.Now().UnixNano()), 1, 1<<40)}}}, false))
+	}
+}
+
+// oversized sends one envelope larger than the victim's MaxMessageBytes.
+func (h *hostile) oversized() {
+	h.send(&pb.Envelope{Payload: bytes.Repeat([]byte{0x2a}, 20<<20)})
+}
+
+// propagation measures, n times, how long a freshly cut block takes to
+// reach every live peer; it returns the median.
+func (f *faultNet) propagation(n int) time.Duration {
+	f.t.Helper()
+	var ds []time.Duration
+	for range n {
+		f.submit(10) // batchmaxtx: one block, cut at once
+		ds = append(ds, f.follow(30*time.Second))
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+// TestFaultHostileMember: a member with valid credentials sends forged
+// blocks, orderer-signed blocks with a wrong previous hash, garbage,
+// replayed alives, floods of hello/digest/state/membership requests, lies
+// about its height, and an oversized message. Honest peers stay correct
+// (identical chains at the orderer's tip), keep disseminating at normal
+// speed, and penalise or disconnect it.
+func TestFaultHostileMember(t *testing.T) {
+	f := upNet(t, 1, 3, fastFailureEnv...)
+	f.oneLeaderPerOrg(30 * time.Second)
+	f.submit(30)
+	f.converge(30 * time.Second)
+	base := f.propagation(5)
+
+	victim := f.peers("")[0]
+	ordererKey, err := identity.LoadIdentity(filepath.Join(f.cryptoDir(), "ordererorg", "orderer", "cert.pem"),
+		filepath.Join(f.cryptoDir(), "ordererorg", "orderer", "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHostile(t, f, victim.Address)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for round := 0; ; round++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s, err := status(f.node("orderer"))
+			if err != nil {
+				continue
+			}
+			tip := make([]byte, 32)
+			fmt.Sscanf(s.TipHash, "%x", &tip)
+			h.attack(round, s.Height, tip, ordererKey)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	under := f.propagation(5)
+	h.oversized()
+	close(stop)
+	wg.Wait()
+	o, _ := f.converge(30 * time.Second)
+	t.Logf("block propagation median: %v before, %v under attack; orderer height %d", base, under, o.Height)
+	if under > 3*base+time.Second {
+		t.Errorf("dissemination slowed by the hostile member: median %v under attack, %v before", under, base)
+	}
+	for _, p := range f.livePeers() {
+		s, err := status(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.LivePeers < 2 {
+			t.Errorf("%s sees %d live peers: honest members were dropped", p.Name, s.LivePeers)
+		}
+	}
+	raw, _ := os.ReadFile(victim.Log)
+	penalised := strings.Contains(string(raw), "peer penalised") && strings.Contains(string(raw), h.id.ID.String())
+	h.mu.Lock()
+	downs := h.downs
+	h.mu.Unlock()
+	t.Logf("victim penalised the hostile member: %v; streams closed on it: %d", penalised, downs)
+	if !penalised && downs == 0 {
+		t.Errorf("the hostile member was neither penalised nor disconnected by %s; log %s", victim.Name, victim.Log)
+	}
+	// Correct after all: the victim's ledger verifies offline.
+	f.stop(victim.Name)
+	f.verifyLedger(victim.Name)
+}
