@@ -431,6 +431,11 @@ func TestFaultHostileMember(t *testing.T) {
 		}
 	}
 	raw, _ := os.ReadFile(victim.Log)
+	if n := strings.Count(string(raw), "block rejected"); n == 0 {
+		t.Errorf("%s logged no rejected block: the attack did not reach it", victim.Name)
+	} else {
+		t.Logf("%s rejected %d blocks", victim.Name, n)
+	}
 	penalised := strings.Contains(string(raw), "peer penalised") && strings.Contains(string(raw), h.id.ID.String())
 	h.mu.Lock()
 	downs := h.downs
