@@ -133,7 +133,7 @@ func sampleKeysPresent(t *testing.T, file string, defaults any) {
 				}
 			}
 			if next == nil {
-				t.Errorf("%s does not document %s", file, k.Path)
+				t.Errorf("%s does not document %s: add it with its default (`blockgossip config keys` shows it) and a one-line comment", file, k.Path)
 				break
 			}
 			n = next
