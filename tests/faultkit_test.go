@@ -198,7 +198,10 @@ func (f *faultNet) stop(name string) {
 
 // restart starts a stopped node again from its config, appending to its
 // log, records its new pid in network.json and waits until /healthz is 200.
-func (f *faultNet) restart(name string) {
+func (f *faultNet) restart(name string) { f.t.Helper(); f.restartWith(name) }
+
+// restartWith is restart with extra environment for this node only.
+func (f *faultNet) restartWith(name string, env ...string) {
 	f.t.Helper()
 	n := f.node(name)
 	if alive(n.PID) {
@@ -210,7 +213,7 @@ func (f *faultNet) restart(name string) {
 	}
 	fmt.Fprintf(logf, "---- restarted by the fault suite at %s ----\n", time.Now().UTC().Format(time.RFC3339Nano))
 	cmd := exec.Command(blockgossip(f.t), n.Role, "start", "--config", n.Config)
-	cmd.Env = append(os.Environ(), f.env...)
+	cmd.Env = append(append(os.Environ(), f.env...), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
