@@ -41,7 +41,11 @@ type Traffic struct {
 
 // Record is the raw outcome of a timed run; Compute derives the figures.
 type Record struct {
-	Peers      int
+	Peers int
+	// Planned is how many blocks the run meant to cut; blocks it did not
+	// cut (a cancelled or overrun run) count as incomplete. 0 means
+	// len(Cuts).
+	Planned    int
 	Cuts       []Cut
 	Deliveries []Delivery
 	Traffic    Traffic
@@ -72,9 +76,10 @@ type ViaShares struct {
 
 // Figures are what Compute derives from a Record.
 type Figures struct {
-	// DeliveryRatio is deliveries / (peers x blocks).
+	// DeliveryRatio is deliveries / (peers x planned blocks).
 	DeliveryRatio float64 `json:"delivery_ratio"`
-	// IncompleteBlocks did not reach every peer within the drain deadline.
+	// IncompleteBlocks did not reach every peer within the drain deadline
+	// (or were never cut: a cancelled run).
 	IncompleteBlocks int `json:"incomplete_blocks"`
 	// TimeToLast: per block that reached every peer, its last commit minus
 	// its cut time (nearest-rank percentiles; zeros if none completed).
@@ -109,6 +114,7 @@ func Compute(r Record) Figures {
 	var f Figures
 	blocks := len(r.Cuts)
 	if blocks == 0 || r.Peers <= 0 {
+		f.IncompleteBlocks = r.Planned
 		f.TimeToLastSamples = []float64{}
 		return f
 	}
@@ -145,7 +151,9 @@ func Compute(r Record) Figures {
 		}
 	}
 	deliveries := len(seen)
-	f.DeliveryRatio = float64(deliveries) / float64(r.Peers*blocks)
+	planned := max(r.Planned, blocks)
+	f.DeliveryRatio = float64(deliveries) / float64(r.Peers*planned)
+	f.IncompleteBlocks = planned - blocks
 
 	var ttl, lat []float64
 	for i, ds := range perBlock {

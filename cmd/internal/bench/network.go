@@ -112,9 +112,29 @@ func startNetwork(ctx context.Context, opts Options, prof profile, rec *recorder
 		if err := n.startPeer(ctx, p, boot, rec); err != nil {
 			return n, fmt.Errorf("peer %s: %w", p.id.Name, err)
 		}
+		if len(boot) > 0 {
+			n.waitJoined(ctx, p)
+		}
 	}
 	return n, nil
 }
+
+// waitJoined waits, briefly, until a new peer knows some live member.
+// Peers join one after another instead of all at once: a hundred
+// simultaneous mutual-TLS dials at one bootstrap peer, on a loaded machine,
+// time out and retry faster than they succeed (untimed warm-up only).
+func (n *network) waitJoined(ctx context.Context, p *peerNode) {
+	deadline := time.Now().Add(joinWait)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if p.node.Status().LivePeers > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // polling a status snapshot, not waiting for protocol progress in a test
+	}
+}
+
+// joinWait bounds how long one peer's join may hold up the next.
+const joinWait = 2 * time.Second
 
 // pickPeers takes count peers spread round-robin over orgs from a bundle
 // made with perOrg peers per org (org-major order).

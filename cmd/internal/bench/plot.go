@@ -192,7 +192,7 @@ func (p *plot) png(w io.Writer) error {
 		d.Dot = fixed.P(x, y)
 		d.DrawString(s)
 	}
-	text(marginL, 22, p.title, 0)
+	text(marginL, 15, p.title, 0)
 	for _, e := range p.xTicks {
 		x := int(p.x(math.Pow(10, e)))
 		line(img, float64(x), marginT, float64(x), marginT+innerH, grid, 1)
@@ -210,7 +210,7 @@ func (p *plot) png(w io.Writer) error {
 		line(img, seg[0], seg[1], seg[2], seg[3], black, 1)
 	}
 	text(marginL+innerW/2, plotH-12, p.axisLabelX, 1)
-	text(4, marginT-8, "fraction of blocks", 0)
+	text(4, marginT-6, "fraction of blocks", 0)
 	for i, s := range p.series {
 		for j := 1; j < len(s.points); j++ {
 			a, b := s.points[j-1], s.points[j]

@@ -108,7 +108,7 @@ func Run(ctx context.Context, opts Options, profileName string, progress Progres
 	res.CPUSeconds = cpuSeconds() - cpu1
 	res.TimedSeconds = time.Since(start).Seconds()
 
-	r := Record{Peers: opts.Peers, Cuts: cuts, Deliveries: rec.timed(), Traffic: traffic}
+	r := Record{Peers: opts.Peers, Planned: opts.Blocks, Cuts: cuts, Deliveries: rec.timed(), Traffic: traffic}
 	res.Figures = Compute(r)
 	res.Deliveries = len(r.Deliveries)
 	res.BlockBytesReceived, res.ControlBytesReceived = traffic.BlockBytes, traffic.ControlBytes
