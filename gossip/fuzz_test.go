@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"slices"
 	"sync"
 	"testing"
 
@@ -58,7 +59,11 @@ func newFuzzVictim(t testing.TB, kind string) *fuzzVictim {
 	for _, b := range chain {
 		net.inject(1, b)
 	}
-	for _, b := range chain[:5] {
+	mine := chain[:5]
+	if slices.Contains(serveKinds, kind) {
+		mine = chain // it serves: give it something to serve
+	}
+	for _, b := range mine {
 		net.inject(0, b)
 	}
 	net.seedMembership()
@@ -126,6 +131,24 @@ func (fv *fuzzVictim) step(t *testing.T, kind string, inner []byte, patchNonce b
 		fv.victim.p.Tick()
 		fv.net.collect(fv.victim)
 	}
+	// Whatever the request, the answer to it stays bounded.
+	replies, limit := 0, max(fv.victim.p.cfg.Pull.MaxBlocksPerResponse, int(fv.victim.p.cfg.Pull.BatchSize))
+	for _, m := range fv.net.queue {
+		if m.to != fv.sender {
+			continue
+		}
+		replies++
+		msg := new(pb.GossipMessage)
+		if err := proto.Unmarshal(m.env.GetPayload(), msg); err != nil {
+			t.Fatalf("victim sent an envelope that does not decode: %v", err)
+		}
+		if n := len(msg.GetPullResponse().GetBlocks()) + len(msg.GetStateResponse().GetBlocks()); n > limit {
+			t.Fatalf("one request got %d blocks back, limit %d", n, limit)
+		}
+	}
+	if replies > 16 {
+		t.Fatalf("one %s made the victim send %d messages to its sender", kind, replies)
+	}
 	fv.net.queue = nil // only the silent sender could be listening
 	checkPrefix(t, fv.victim, fuzzChainBlocks())
 }
@@ -168,6 +191,29 @@ func TestFuzzVictimAwaitsAnswers(t *testing.T) {
 	if h := fv.victim.led.Height(); h <= 5 {
 		t.Fatalf("a true state response with the awaited nonce left the victim at height %d", h)
 	}
+}
+
+// serveKinds are the requests a peer answers: FuzzServe feeds them to a
+// victim holding the whole chain.
+var serveKinds = []string{"pull_hello", "pull_request", "state_request", "membership_request", "leadership"}
+
+func FuzzServe(f *testing.F) {
+	newFuzzVictim(f, "state_request")
+	id := fakeID(1)
+	seeds := []proto.Message{
+		&pb.PullHello{Nonce: 7},
+		&pb.PullRequest{Nonce: 7, Ranges: []*pb.BlockRange{{Start: 0, End: 80}, {Start: 1 << 63, End: 1}}},
+		&pb.StateRequest{Nonce: 7, Range: &pb.BlockRange{Start: 3, End: ^uint64(0)}},
+		&pb.MembershipRequest{SelfAlive: &pb.Envelope{Payload: []byte{0x12, 0x00}}},
+		&pb.LeadershipMessage{PkiId: id[:], Org: "org1", Declaration: true, Incarnation: 9, LedgerHeight: 1 << 50},
+	}
+	for i, s := range seeds {
+		f.Add(uint8(i), marshalT(f, s))
+	}
+	f.Fuzz(func(t *testing.T, which uint8, inner []byte) {
+		kind := serveKinds[int(which)%len(serveKinds)]
+		newFuzzVictim(t, kind).step(t, kind, inner, false)
+	})
 }
 
 func FuzzAlive(f *testing.F) {
