@@ -255,7 +255,9 @@ func (f *faultNet) setPID(name string, pid int) {
 	}
 }
 
-var httpc = &http.Client{Timeout: 2 * time.Second}
+// httpc polls operations endpoints; no keep-alive, so no idle connection
+// goroutine outlives a test (goleak checks).
+var httpc = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
 // get fetches path from the node's operations server.
 func get(n node, path string) (int, string, error) {
