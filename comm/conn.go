@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -34,11 +35,14 @@ type conn struct {
 	stopWrite     chan struct{} // closed to stop the writer (drain or close)
 	stopWriteOnce sync.Once
 	done          chan struct{} // closed when the conn is finished
+	writerDone    chan struct{} // closed when the writer has returned
 	closeOnce     sync.Once
 	err           error // why it closed, for the server handler's status
 
 	mu     sync.Mutex
 	timers []*time.Timer // drain deadline, certificate expiry
+
+	nSent, nRecv atomic.Uint64 // envelopes over this stream, for debug logs
 }
 
 func newConn(t *GRPC, mem *identity.Member, dialer identity.PKIID) *conn {
@@ -47,8 +51,9 @@ func newConn(t *GRPC, mem *identity.Member, dialer identity.PKIID) *conn {
 	t.mu.Unlock()
 	return &conn{
 		t: t, peer: mem.ID, member: mem, dialer: dialer, ctr: ctr,
-		stopWrite: make(chan struct{}),
-		done:      make(chan struct{}),
+		stopWrite:  make(chan struct{}),
+		done:       make(chan struct{}),
+		writerDone: make(chan struct{}),
 	}
 }
 
@@ -212,6 +217,8 @@ func (c *conn) close(err error) {
 		if c.cancel != nil {
 			c.cancel()
 		}
+		c.t.log.Debug("stream closed", "peer", c.peer.String(), "dialer", c.dialer.String(),
+			"sent", c.nSent.Load(), "received", c.nRecv.Load(), "err", err)
 		c.t.connClosed(c)
 	})
 }
@@ -219,6 +226,7 @@ func (c *conn) close(err error) {
 // writeLoop sends the peer's queued envelopes until told to stop.
 func (c *conn) writeLoop(q chan *pb.Envelope) {
 	defer func() {
+		close(c.writerDone)
 		if c.closeSend != nil {
 			_ = c.closeSend() // half-close: the peer reads to our end
 		}
@@ -233,14 +241,35 @@ func (c *conn) writeLoop(q chan *pb.Envelope) {
 		case <-c.stopWrite:
 			return
 		case env := <-q:
-			size := proto.Size(env)
+			select {
+			case <-c.stopWrite: // retired meanwhile: the next stream sends it
+				c.putBack(q, env)
+				return
+			default:
+			}
 			if err := c.send(env); err != nil {
-				c.ctr.dropped(size)
-				c.close(err)
+				// The stream is ending. Closing it here would cut off what
+				// the peer sent before its end, still unread: leave that to
+				// the reader, which sees the end too, and keep env for the
+				// next stream.
+				c.putBack(q, env)
+				c.drain()
 				return
 			}
-			c.ctr.sent(size)
+			c.ctr.sent(proto.Size(env))
+			c.nSent.Add(1)
 		}
+	}
+}
+
+// putBack returns an envelope this writer took but did not send to the
+// peer's queue, for the stream that replaces this one. Order is kept per
+// stream, not across a switch of streams.
+func (c *conn) putBack(q chan *pb.Envelope, env *pb.Envelope) {
+	select {
+	case q <- env:
+	default:
+		c.ctr.dropped(proto.Size(env))
 	}
 }
 
@@ -248,8 +277,13 @@ func (c *conn) writeLoop(q chan *pb.Envelope) {
 // Anything malformed, unknown or oversized ends this stream only.
 func (c *conn) readLoop() {
 	var err error
+	bad := false
 	defer func() {
 		c.close(err)
+		if bad { // counted once the stream is gone, so a count seen means closed
+			c.ctr.badStreams.Add(1)
+			c.t.log.Warn("closed stream: bad message", "peer", c.peer.String(), "err", err)
+		}
 		if c.cc != nil {
 			_ = c.cc.Close()
 		}
@@ -258,24 +292,21 @@ func (c *conn) readLoop() {
 		var env *pb.Envelope
 		env, err = c.recv()
 		if err != nil {
-			if badStreamError(err) {
-				c.ctr.badStreams.Add(1)
-				c.t.log.Warn("closing stream: bad message", "peer", c.peer.String(), "err", err)
-			}
+			bad = badStreamError(err)
 			if errors.Is(err, io.EOF) {
 				err = nil
 			}
 			return
 		}
 		if err = checkEnvelope(env); err != nil {
-			c.ctr.badStreams.Add(1)
-			c.t.log.Warn("closing stream: bad message", "peer", c.peer.String(), "err", err)
+			bad = true
 			return
 		}
 		size := proto.Size(env)
 		select {
 		case c.t.incoming <- Message{From: c.peer, Org: c.member.Org, Cert: c.member.CertDER, Env: env, Size: size}:
 			c.ctr.received(size)
+			c.nRecv.Add(1)
 		default:
 			c.ctr.dropped(size)
 		}

@@ -212,5 +212,15 @@ func (t *GRPC) Stream(ss pb.Gossip_StreamServer) error {
 	case <-ss.Context().Done():
 		c.close(ss.Context().Err())
 	}
+	if c.err == nil {
+		// Drained: the peer reads until we return, so let the writer finish
+		// the Send it may be in; returning first would discard it unseen.
+		timer := time.NewTimer(t.cfg.HandshakeTimeout)
+		defer timer.Stop()
+		select {
+		case <-c.writerDone:
+		case <-timer.C:
+		}
+	}
 	return c.status()
 }

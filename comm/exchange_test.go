@@ -129,6 +129,15 @@ func exchange(t *testing.T, nodes []*gnode, total int) {
 		}()
 	}
 	wg.Wait()
+	defer func() {
+		if t.Failed() {
+			for i, n := range nodes {
+				st := n.tr.Stats()
+				t.Logf("node %d: sent %d received %d dropped %d bad %d handshake failures %d",
+					i, st.Total.Sent.Msgs, st.Total.Received.Msgs, st.Total.Dropped.Msgs, st.Total.BadStreams, st.HandshakeFailures)
+			}
+		}
+	}()
 	waitTotal(t, cs, per*len(nodes))
 
 	var received, dropped uint64
