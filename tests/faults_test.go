@@ -205,6 +205,13 @@ func TestFaultOrdererRestart(t *testing.T) {
 	fd.stop()
 	o, _ := f.converge(60 * time.Second)
 	recovery(t, "orderer kill-9 + restart", time.Since(start), fmt.Sprintf("height %d (includes 10 new blocks)", o.Height))
+	// And a graceful restart, with nothing cut while it is down.
+	f.stop("orderer")
+	start = time.Now()
+	f.restart("orderer")
+	f.submit(20)
+	o, _ = f.converge(60 * time.Second)
+	recovery(t, "orderer SIGTERM + restart", time.Since(start), fmt.Sprintf("height %d (includes 2 new blocks)", o.Height))
 	// No fork: each peer's chain verifies end to end and ends at the
 	// orderer's tip (checked by converge); stop one to verify offline.
 	p := f.peers("")[0].Name
