@@ -25,6 +25,7 @@ type conn struct {
 	member *identity.Member
 	dialer identity.PKIID // who opened the stream: decides duplicates
 	ctr    *counters
+	since  time.Time // when it became the active stream
 
 	send      func(*pb.Envelope) error
 	recv      func() (*pb.Envelope, error)
@@ -58,11 +59,16 @@ func newConn(t *GRPC, mem *identity.Member, dialer identity.PKIID) *conn {
 }
 
 // preferred reports whether c should replace old as the active stream.
-// A newer stream from the same dialer wins (the old one is likely dead or
-// abandoned); between the two directions, the lower PKI-ID's dial wins, a
-// rule both ends apply alike.
+//
+// A newer stream from the same dialer wins, and so does any stream
+// replacing one older than HandshakeTimeout: a peer dials only when it has
+// no stream, so it has lost the old one (it restarted, say) even if we have
+// not noticed yet. Otherwise the two are simultaneous dials and the lower
+// PKI-ID's wins. Both ends agree: the server of a stream makes it active
+// before the client does, so the server's copy is the older; whenever the
+// accepting server finds the old stream stale, so does the client.
 func (c *conn) preferred(old *conn) bool {
-	if c.dialer == old.dialer {
+	if c.dialer == old.dialer || time.Since(old.since) > c.t.cfg.HandshakeTimeout {
 		return true
 	}
 	low := c.t.self.ID
@@ -84,6 +90,7 @@ func (t *GRPC) registerLocked(c *conn) bool {
 		return false
 	}
 	p.active, p.org = c, c.member.Org
+	c.since = time.Now()
 	t.conns[c] = struct{}{}
 	if c.dialer == t.self.ID {
 		p.backoff, p.retryAt = 0, time.Time{}

@@ -156,34 +156,30 @@ func exchange(t *testing.T, nodes []*gnode, total int) {
 	require.Equal(t, uint64(per*len(nodes)), received+dropped, "received + dropped == sent")
 	require.Zero(t, dropped, "queues sized for the load drop nothing")
 
-	// Both ends of each pair agree on one stream (when both dialled at
-	// once, the lower PKI-ID's; the tie-break itself is tested apart).
-	for i, a := range nodes {
-		for j, b := range nodes {
-			if i == j || sent[i][j]+sent[j][i] == 0 {
-				continue
-			}
-			da, okA := a.tr.ActiveDialer(b.id.ID)
-			db, okB := b.tr.ActiveDialer(a.id.ID)
-			require.True(t, okA && okB)
-			require.Equal(t, da, db)
-		}
-	}
-	// Superseded streams drain away.
-	require.Eventually(t, func() bool {
-		for i, n := range nodes {
+	// Once settled, both ends of each pair agree on one stream (when both
+	// dialled at once, the lower PKI-ID's; the tie-break is tested apart)
+	// and superseded streams have drained away.
+	settled := func() bool {
+		for i, a := range nodes {
 			peers := 0
-			for j := range nodes {
-				if sent[i][j]+sent[j][i] > 0 {
-					peers++
+			for j, b := range nodes {
+				if i == j || sent[i][j]+sent[j][i] == 0 {
+					continue
+				}
+				peers++
+				da, okA := a.tr.ActiveDialer(b.id.ID)
+				db, okB := b.tr.ActiveDialer(a.id.ID)
+				if !okA || !okB || da != db {
+					return false
 				}
 			}
-			if n.tr.Streams() != peers {
+			if a.tr.Streams() != peers {
 				return false
 			}
 		}
 		return true
-	}, 10*time.Second, 5*time.Millisecond)
+	}
+	require.Eventually(t, settled, 20*time.Second, 5*time.Millisecond)
 }
 
 func roomyConfig() *comm.Config {

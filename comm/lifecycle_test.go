@@ -83,16 +83,17 @@ func TestExpiredCertificateClosesStream(t *testing.T) {
 	pn := newPeerNet(t)
 	a := pn.node(0, nil)
 	now := time.Now()
-	short, err := pn.cas[1].Issue("short-lived", identity.RolePeer, pn.cas[1].Cert.NotBefore, now.Add(time.Second))
+	// Long enough to connect on a loaded machine, short enough to wait for.
+	short, err := pn.cas[1].Issue("short-lived", identity.RolePeer, pn.cas[1].Cert.NotBefore, now.Add(3*time.Second))
 	require.NoError(t, err)
 	b := pn.serve(short, pn.msp(), comm.DefaultConfig())
 	ping(t, b, a, 1)
 	require.True(t, transporttest.NextEvent(t, a.tr).Up)
 	// a closes the stream by itself once b's certificate expires (a timer
-	// at NotAfter, not a poll): waiting for that event takes about 2 s.
+	// at NotAfter, not a poll): waiting for that event takes about 4 s.
 	ev := transporttest.NextEvent(t, a.tr)
 	require.Equal(t, comm.Event{Peer: short.ID, Org: "org2"}, ev)
-	require.GreaterOrEqual(t, time.Since(now), time.Second)
+	require.GreaterOrEqual(t, time.Since(now), 3*time.Second)
 }
 
 func TestRecheckAfterClockJump(t *testing.T) {
@@ -166,4 +167,34 @@ func TestNewGRPCRefusesForeignSelf(t *testing.T) {
 	other := newPeerNet(t)
 	_, err := comm.NewGRPC(comm.DefaultConfig(), other.ident(0), pn.msp(), nil)
 	require.ErrorIs(t, err, identity.ErrUnknownCA)
+}
+
+// TestRestartedPeerReplacesStaleStream: b restarts (a new transport with
+// the same identity) while a still holds the old stream and has not
+// noticed. b's new dial must not be refused as a duplicate until keepalive
+// catches up: a stream older than HandshakeTimeout yields to it.
+func TestRestartedPeerReplacesStaleStream(t *testing.T) {
+	pn := newPeerNet(t)
+	cfg := comm.DefaultConfig()
+	cfg.HandshakeTimeout = 200 * time.Millisecond
+	a := pn.node(0, &cfg)
+	bid := pn.ident(1)
+	for !a.id.ID.Less(bid.ID) { // a must be the lower: its old dial would win a tie
+		bid = pn.ident(1)
+	}
+	b := pn.serve(bid, pn.msp(), cfg)
+	ping(t, a, b, 1) // a dials: the stream a holds is a's own
+	require.True(t, transporttest.NextEvent(t, a.tr).Up)
+
+	restarted := pn.serve(bid, pn.msp(), cfg) // b's old process hangs on, silent
+	start := time.Now()
+	require.NoError(t, restarted.tr.Send(a.peer(), transporttest.Env(2)))
+	m := transporttest.Recv(t, a.tr)
+	require.Equal(t, bid.ID, m.From)
+	require.Equal(t, 2, transporttest.Tag(t, m.Env))
+	t.Logf("restarted peer through after %v", time.Since(start))
+	dialer, up := a.tr.ActiveDialer(bid.ID)
+	require.True(t, up)
+	require.Equal(t, bid.ID, dialer)
+	ping(t, a, restarted, 3)
 }
