@@ -54,6 +54,18 @@ type Config struct {
 	// and sends each batch to one random set of Fanout peers.
 	PushBatch int
 
+	// Tree switches push to Plumtree-style eager push along a tree plus
+	// lazy IHave announcements: about one full copy of each block per peer
+	// instead of Fanout. Fanout is then the number of eager neighbours a
+	// peer starts with.
+	Tree bool
+	// TreeLazy is how many lazy neighbours (IHave only) a peer keeps in
+	// tree mode, on top of its eager ones.
+	TreeLazy int
+	// GraftTimeout is how many ticks after an IHave a missing block is
+	// grafted from its announcer (tree mode).
+	GraftTimeout int
+
 	// StoreSize bounds the dedupe store (entries).
 	StoreSize int
 	// StoreTTL is how many ticks a dedupe entry lives.
@@ -94,6 +106,9 @@ func DefaultConfig() Config {
 		Fanout:             4,                      // push once to 4 reaches ~98% of peers; pull repairs the rest
 		MaxHops:            20,                     // far above log4(10000) ~ 7: never binds in practice, caps a runaway
 		PushBatch:          0,                      // forward at once: latency matters more than envelope count
+		Tree:               false,                  // Fabric-style random push until tree mode has mileage
+		TreeLazy:           3,                      // three announcers of every block: a dead parent is noticed at once
+		GraftTimeout:       2,                      // 200 ms: an eager copy normally beats its IHave; then ask
 		StoreSize:          4096,                   // blocks remembered for dedupe: minutes of traffic at 10 blocks/s
 		StoreTTL:           3000,                   // 5 min: late duplicates past this are re-verified, never re-committed
 		ReorderWindow:      256,                    // = pull's Lookahead: every block pull asks for can be buffered
@@ -136,12 +151,18 @@ func (c Config) Validate() error {
 		{"SyncInterval", c.SyncInterval}, {"MaxResponseMembers", c.MaxResponseMembers},
 		{"Fanout", c.Fanout}, {"MaxHops", c.MaxHops}, {"StoreSize", c.StoreSize},
 		{"StoreTTL", c.StoreTTL}, {"ReorderWindow", c.ReorderWindow},
-		{"MaxOffences", c.MaxOffences}, {"BanTicks", c.BanTicks},
+		{"MaxOffences", c.MaxOffences}, {"BanTicks", c.BanTicks}, {"GraftTimeout", c.GraftTimeout},
 	}
 	for _, f := range positive {
 		if f.v <= 0 {
 			return fmt.Errorf("%w: %s is %d, must be positive", ErrInvalidConfig, f.name, f.v)
 		}
+	}
+	if c.TreeLazy < 0 {
+		return fmt.Errorf("%w: TreeLazy is %d, must be 0 or more", ErrInvalidConfig, c.TreeLazy)
+	}
+	if c.Tree && c.PushBatch > 0 {
+		return fmt.Errorf("%w: PushBatch and Tree cannot be combined; pick one", ErrInvalidConfig)
 	}
 	if c.PushBatch < 0 {
 		return fmt.Errorf("%w: PushBatch is %d, must be 0 (off) or positive", ErrInvalidConfig, c.PushBatch)

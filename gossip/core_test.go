@@ -45,12 +45,24 @@ func convergedNet(t testing.TB, n int, cfg Config, seed uint64) *simNet {
 	return net
 }
 
+// seededNet returns n peers that know each other from the start (no
+// convergence phase) and send few alives: for tests about blocks.
+func seededNet(t testing.TB, n int, cfg Config, seed uint64) *simNet {
+	cfg.AliveInterval, cfg.Expiration = 200, 1000 // quiet membership: nobody expires during the test
+	net := newNet(t, n, cfg, seed)
+	net.seedMembership()
+	if !net.converged() {
+		t.Fatal("seeded membership incomplete")
+	}
+	return net
+}
+
 func TestPushWithFullFanoutReachesEveryPeerInOrder(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
 	cfg.Fanout = 100 // >= N: the injector's push reaches everybody
 	cfg.MaxHops = 1  // so nobody re-forwards: N messages a block, not N^2
-	net := convergedNet(t, 100, cfg, 2)
+	net := seededNet(t, 100, cfg, 2)
 	chain := makeChain(testOrderer, 50, 2)
 	for _, b := range chain {
 		net.inject(0, b)
@@ -66,7 +78,7 @@ func TestPushWithFullFanoutReachesEveryPeerInOrder(t *testing.T) {
 func TestFabricPushOnceNeverForksOrReorders(t *testing.T) {
 	cfg := FabricConfig()
 	cfg.PullEnabled = false
-	net := convergedNet(t, 100, cfg, 3)
+	net := seededNet(t, 100, cfg, 3)
 	chain := makeChain(testOrderer, 50, 3)
 	// Deliver the blocks in a shuffled order to the injector as well, so
 	// that the reorder buffer is exercised on every peer.

@@ -115,8 +115,8 @@ func (p *Peer) stepOther(from identity.PKIID, org string, env *pb.Envelope, msg 
 			}
 			_ = p.handleBlock(r.From, r.Block, via, 0)
 		}
-	default:
-		// IHave/Graft/Prune (lazy push) are not implemented: ignore.
+	case *pb.GossipMessage_Ihave, *pb.GossipMessage_Graft, *pb.GossipMessage_Prune:
+		p.stepTree(from, msg)
 	}
 }
 

@@ -20,10 +20,10 @@ func pushOnceFixedPoint(f float64) float64 {
 // peers that push alone reaches when every peer forwards each new block
 // once to f random peers, and compares it with the fixed point of
 // p = 1 - e^(-f p); with 20% message loss, with the formula at 0.8 f.
-// 300 peers, 60 blocks per setting, each injected at a random peer.
+// 250 peers, 60 blocks per setting, each injected at a random peer.
 func TestPushOnceReachMatchesTheory(t *testing.T) {
 	const (
-		peers     = 300
+		peers     = 250
 		blocks    = 60
 		tolerance = 0.01 // absolute, on the mean over all blocks
 	)

@@ -235,6 +235,7 @@ func checkPrefix(t testing.TB, sp *simPeer, chain []*pb.Block) {
 type recTracer struct {
 	NopTracer
 	accepted  map[uint64]int // block -> copies accepted (0 or 1 per peer)
+	dups      map[uint64]int // block -> duplicate copies received
 	forwarded map[uint64]int
 	rejected  []error
 	dead      map[identity.PKIID]int
@@ -246,11 +247,12 @@ type recTracer struct {
 }
 
 func newRecTracer() *recTracer {
-	return &recTracer{accepted: map[uint64]int{}, forwarded: map[uint64]int{}, dead: map[identity.PKIID]int{},
+	return &recTracer{accepted: map[uint64]int{}, dups: map[uint64]int{}, forwarded: map[uint64]int{}, dead: map[identity.PKIID]int{},
 		alive: map[identity.PKIID]uint64{}, penalised: map[identity.PKIID]int{}, banned: map[identity.PKIID]bool{}}
 }
 
 func (r *recTracer) BlockAccepted(_ identity.PKIID, n uint64, _ Via, _ uint32) { r.accepted[n]++ }
+func (r *recTracer) BlockDuplicate(_ identity.PKIID, n uint64, _ Via)          { r.dups[n]++ }
 func (r *recTracer) BlockForwarded(n uint64, _ uint32, _ int)                  { r.forwarded[n]++ }
 func (r *recTracer) BlockRejected(_ identity.PKIID, _ uint64, _ Via, err error) {
 	r.rejected = append(r.rejected, err)

@@ -270,9 +270,9 @@ func (n *Node) Run(ctx context.Context) error {
 		case p := <-boot:
 			n.peer.AddBootstrap(p)
 		}
+		n.publishStatus() // before the commit events go out: a reader sees a status at least as new
 		n.flush()
 		n.steerOrderer(ctx)
-		n.publishStatus()
 	}
 }
 

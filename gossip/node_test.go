@@ -108,6 +108,14 @@ func waitCommits(t *testing.T, i int, node *Node, chain []*pb.Block, from, to in
 // elected and runs the orderer client, and every Node commits all 50 blocks
 // in order. Runs in virtual time.
 func TestNodesOnMemnetCommitEverything(t *testing.T) {
+	tree := DefaultConfig()
+	tree.Tree = true
+	for name, cfg := range map[string]Config{"random push": DefaultConfig(), "tree push": tree} {
+		t.Run(name, func(t *testing.T) { testNodesOnMemnet(t, cfg) })
+	}
+}
+
+func testNodesOnMemnet(t *testing.T, cfg Config) {
 	synctest.Test(t, func(t *testing.T) {
 		net := memnet.New(memnet.Config{Seed: 1, Latency: memnet.Fixed(2 * time.Millisecond)})
 		defer net.Close()
@@ -124,10 +132,11 @@ func TestNodesOnMemnetCommitEverything(t *testing.T) {
 		src := &chainSource{chain: chain, interval: 50 * time.Millisecond}
 		ctx, cancel := context.WithCancel(t.Context())
 		var wg sync.WaitGroup
-		nodes := startNodes(t, ctx, &wg, n, DefaultConfig(), transports, src)
+		nodes := startNodes(t, ctx, &wg, n, cfg, transports, src)
 		for i, node := range nodes {
 			waitCommits(t, i, node.Node, chain, 0, len(chain), time.Minute)
 		}
+		synctest.Wait() // every loop idle: statuses are final
 		leaders := 0
 		for i, node := range nodes {
 			st := node.Status()

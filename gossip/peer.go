@@ -75,6 +75,7 @@ type Peer struct {
 	pipeline
 	pushState
 	engines
+	treeState
 
 	out Ready
 }
@@ -104,6 +105,7 @@ func NewPeer(cfg Config, self Self, deps PeerDeps) (*Peer, error) {
 		orderV: deps.Verifier, crypto: deps.Crypto, tracer: deps.Tracer,
 	}
 	p.membership.init()
+	p.initTree()
 	if err := p.pipeline.init(cfg, deps.Ledger); err != nil {
 		return nil, err
 	}
@@ -133,6 +135,7 @@ func (p *Peer) Tick() {
 	p.tickMembership()
 	p.tickPipeline()
 	p.tickPush()
+	p.tickTree()
 	p.tickEngines()
 }
 

@@ -101,18 +101,18 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, via Via, hops uint3
 	}
 	n := hdr.GetNumber()
 	if n < p.height {
-		p.tracer.BlockDuplicate(from, n, via)
+		p.duplicate(from, n, via)
 		return fmt.Errorf("block %d (height %d): %w", n, p.height, ErrDuplicateBlock)
 	}
 	key := blockKey{number: n, hash: [32]byte(ledger.HeaderHash(b))}
 	if e, ok := p.buffer[n]; ok && e.hash == key.hash {
-		p.tracer.BlockDuplicate(from, n, via)
+		p.duplicate(from, n, via)
 		return fmt.Errorf("block %d: %w", n, ErrDuplicateBlock)
 	}
 	inWindow := n < p.height+uint64(p.cfg.ReorderWindow)
 	seen := p.store.has(key)
 	if seen && !inWindow {
-		p.tracer.BlockDuplicate(from, n, via)
+		p.duplicate(from, n, via)
 		return fmt.Errorf("block %d: %w", n, ErrDuplicateBlock)
 	}
 	// Verify before anything else leaves or stays: the key is only the
@@ -125,7 +125,11 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, via Via, hops uint3
 	if !seen {
 		p.store.add(key, p.now)
 		p.tracer.BlockAccepted(from, n, via, hops)
-		if via == ViaPush || via == ViaOrderer {
+		switch {
+		case via != ViaPush && via != ViaOrderer:
+		case p.cfg.Tree:
+			p.treeForward(from, key, b, hops)
+		default:
 			p.forward(from, n, b, hops)
 		}
 	}
@@ -142,6 +146,15 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, via Via, hops uint3
 	}
 	p.buffer[n] = pending{block: b, hdr: hdr, hash: key.hash, via: via, hops: hops}
 	return p.commitReady()
+}
+
+// duplicate counts a copy of a block we already have; in tree mode it
+// prunes the eager link that brought it.
+func (p *Peer) duplicate(from identity.PKIID, n uint64, via Via) {
+	p.tracer.BlockDuplicate(from, n, via)
+	if p.cfg.Tree && via == ViaPush {
+		p.treeDuplicate(from)
+	}
 }
 
 // commitReady commits the buffered blocks that extend the ledger.

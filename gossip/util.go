@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	"github.com/blockgossip/blockgossip/identity"
+	"github.com/blockgossip/blockgossip/ledger"
+	pb "github.com/blockgossip/blockgossip/protos"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -80,3 +82,5 @@ func (s *idSet) set(id identity.PKIID, in bool) bool {
 	}
 	return false
 }
+
+func ledgerHash(b *pb.Block) []byte { return ledger.HeaderHash(b) }

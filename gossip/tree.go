@@ -1,0 +1,197 @@
+package gossip
+
+import (
+	"github.com/blockgossip/blockgossip/identity"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// Tree mode (Config.Tree) is Plumtree-style push within the org: each peer
+// pushes a new block in full only to its eager neighbours and announces it
+// (IHave: number and hash) to its lazy ones. A peer that receives a copy it
+// already has prunes the sender (Prune: the link becomes lazy on the
+// sender's side), so after the first blocks every peer gets one full copy,
+// along a spanning tree rooted at the leader. A peer that hears an IHave
+// for a block it still lacks GraftTimeout ticks later grafts the announcer
+// (Graft: send me that block, and push to me eagerly from now on), which
+// repairs the tree when a parent dies.
+type treeState struct {
+	eager, lazy idSet
+	missing     map[blockKey]*missingBlock
+	missOrder   []blockKey // insertion order of missing, for deterministic timeouts
+}
+
+type missingBlock struct {
+	announcers []identity.PKIID
+	deadline   uint64
+}
+
+// maxMissing bounds the announced-but-missing table (a peer flooding
+// IHaves cannot grow it beyond this).
+const maxMissing = 4096
+
+func (t *treeState) initTree() { t.missing = make(map[blockKey]*missingBlock) }
+
+func (p *Peer) neighbours() int { return len(p.eager.ids) + len(p.lazy.ids) }
+
+// treeForward pushes a new block to the eager neighbours and announces it
+// to the lazy ones.
+func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, hops uint32) {
+	if from != p.self.ID && p.IsAlive(from) && p.orgOf(from) == p.self.Org {
+		// It pushed to us eagerly: the link is eager on our side too.
+		p.lazy.set(from, false)
+		p.eager.set(from, true)
+	}
+	if m := p.missing[key]; m != nil {
+		delete(p.missing, key)
+	}
+	if int(hops) >= p.cfg.MaxHops {
+		return
+	}
+	p.fillNeighbours() // a block may come before our first tick
+	env := envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Block{Block: &pb.BlockMessage{Block: b, Hops: hops + 1}}})
+	sent := 0
+	for _, id := range p.eager.ids {
+		if id != from {
+			p.send(id, env)
+			sent++
+		}
+	}
+	p.tracer.BlockForwarded(key.number, hops+1, sent)
+	if len(p.lazy.ids) == 0 {
+		return
+	}
+	ihave := envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
+		Number: key.number, Hash: key.hash[:], Hops: hops + 1,
+	}}})
+	for _, id := range p.lazy.ids {
+		if id != from {
+			p.send(id, ihave)
+		}
+	}
+}
+
+// treeDuplicate prunes the link that delivered a copy we had: the sender
+// stops pushing to us (it may have us eager even if we do not have it).
+func (p *Peer) treeDuplicate(from identity.PKIID) {
+	if from == p.self.ID {
+		return
+	}
+	if p.eager.set(from, false) && p.IsAlive(from) {
+		p.lazy.set(from, true)
+	}
+	p.send(from, envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Prune{Prune: &pb.Prune{}}}))
+}
+
+func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
+	if !p.cfg.Tree || p.orgOf(from) != p.self.Org || !p.IsAlive(from) {
+		return // tree links are within the org, between live members
+	}
+	switch c := msg.Content.(type) {
+	case *pb.GossipMessage_Prune:
+		if p.eager.set(from, false) {
+			p.lazy.set(from, true)
+		}
+	case *pb.GossipMessage_Graft:
+		p.lazy.set(from, false)
+		if !p.eager.set(from, true) && len(c.Graft.GetHash()) == 0 {
+			return
+		}
+		if len(c.Graft.GetHash()) == 32 {
+			if b, ok := p.Block(c.Graft.GetNumber()); ok && [32]byte(ledgerHash(b)) == [32]byte(c.Graft.GetHash()) {
+				p.send(from, envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Block{Block: &pb.BlockMessage{Block: b, Hops: 1}}}))
+			}
+		}
+	case *pb.GossipMessage_Ihave:
+		ih := c.Ihave
+		if len(ih.GetHash()) != 32 || p.Have(ih.GetNumber()) {
+			return
+		}
+		key := blockKey{number: ih.GetNumber(), hash: [32]byte(ih.GetHash())}
+		if p.store.has(key) {
+			return
+		}
+		m := p.missing[key]
+		if m == nil {
+			if len(p.missing) >= maxMissing || ih.GetNumber() >= p.height+uint64(p.cfg.ReorderWindow) {
+				return
+			}
+			m = &missingBlock{deadline: p.now + uint64(p.cfg.GraftTimeout)}
+			p.missing[key] = m
+			p.missOrder = append(p.missOrder, key)
+		}
+		if len(m.announcers) < 8 {
+			m.announcers = append(m.announcers, from)
+		}
+	}
+}
+
+// fillNeighbours tops the neighbour sets up from the live org members:
+// eager links up to Fanout (asking each to push to us too), then lazy ones
+// up to TreeLazy.
+func (p *Peer) fillNeighbours() {
+	if want := p.cfg.Fanout + p.cfg.TreeLazy; p.neighbours() < want {
+		var link *pb.Envelope
+		for _, id := range p.pickPeers(p.liveOrg.ids, want-p.neighbours()+2, p.self.ID, p.self.ID) {
+			if p.neighbours() >= want {
+				break
+			}
+			if _, e := p.eager.pos[id]; e {
+				continue
+			}
+			if _, l := p.lazy.pos[id]; l {
+				continue
+			}
+			if len(p.eager.ids) >= p.cfg.Fanout {
+				p.lazy.set(id, true)
+				continue
+			}
+			p.eager.set(id, true)
+			if link == nil {
+				link = envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Graft{Graft: &pb.Graft{}}})
+			}
+			p.send(id, link)
+		}
+	}
+}
+
+// tickTree keeps the neighbour sets filled with live org members and
+// grafts announcers of blocks that did not arrive in time.
+func (p *Peer) tickTree() {
+	if !p.cfg.Tree {
+		return
+	}
+	for _, s := range []*idSet{&p.eager, &p.lazy} {
+		for i := 0; i < len(s.ids); {
+			if id := s.ids[i]; !p.IsAlive(id) || p.orgOf(id) != p.self.Org {
+				s.set(id, false) // the last element moves to i: look at i again
+				continue
+			}
+			i++
+		}
+	}
+	p.fillNeighbours()
+	keep := p.missOrder[:0]
+	for _, key := range p.missOrder {
+		m := p.missing[key]
+		if m == nil {
+			continue
+		}
+		if p.Have(key.number) || p.store.has(key) || len(m.announcers) == 0 {
+			delete(p.missing, key)
+			continue
+		}
+		if p.now >= m.deadline {
+			a := m.announcers[0]
+			m.announcers = m.announcers[1:]
+			m.deadline = p.now + uint64(p.cfg.GraftTimeout)
+			if p.IsAlive(a) {
+				p.lazy.set(a, false)
+				p.eager.set(a, true)
+				p.send(a, envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Graft{Graft: &pb.Graft{Number: key.number, Hash: key.hash[:]}}}))
+			}
+		}
+		keep = append(keep, key)
+	}
+	clear(p.missOrder[len(keep):])
+	p.missOrder = keep
+}
