@@ -112,7 +112,7 @@ func startNetwork(ctx context.Context, opts Options, prof profile, rec *recorder
 		if err := n.startPeer(ctx, p, boot, rec); err != nil {
 			return n, fmt.Errorf("peer %s: %w", p.id.Name, err)
 		}
-		if len(boot) > 0 {
+		if len(boot) > 0 && opts.Transport == TransportGRPC {
 			n.waitJoined(ctx, p)
 		}
 	}
