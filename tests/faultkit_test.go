@@ -115,6 +115,16 @@ type node = struct {
 
 func (f *faultNet) net() *networkFile { return readNetwork(f.t, f.dir) }
 
+// tryReadNetwork is readNetwork for goroutines that must not fail the test.
+func tryReadNetwork(dir string) (*networkFile, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "network.json"))
+	if err != nil {
+		return nil, err
+	}
+	var n networkFile
+	return &n, json.Unmarshal(raw, &n)
+}
+
 func (f *faultNet) node(name string) node {
 	f.t.Helper()
 	for _, n := range f.net().Nodes {

@@ -399,6 +399,7 @@ func TestFaultHostileMember(t *testing.T) {
 	// blocks; phase 2: the full attack, forged blocks included.
 	flooder := newHostile(t, f, "org1-flooder", victim.Address)
 	h := newHostile(t, f, "org1-hostile", victim.Address)
+	orderer := f.node("orderer")
 	var under [2]time.Duration
 	for phase, atk := range []*hostile{flooder, h} {
 		stop := make(chan struct{})
@@ -412,7 +413,7 @@ func TestFaultHostileMember(t *testing.T) {
 					return
 				default:
 				}
-				s, err := status(f.node("orderer"))
+				s, err := status(orderer)
 				if err != nil {
 					continue
 				}
