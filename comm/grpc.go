@@ -23,7 +23,12 @@ import (
 //
 // Simultaneous dials from both sides settle on the stream dialled by the
 // lower PKI-ID; the other is drained (each side stops writing and reads
-// to the end) so that nothing sent on it is lost.
+// to the end) so that nothing sent on it is lost. Envelopes to one peer
+// arrive in order while one stream carries them; when streams switch
+// (duplicate dials, reconnects) a few may arrive out of order.
+//
+// Events: Up when the first stream to a peer is established, Down when the
+// last one ends; a stream replaced by another raises neither.
 type GRPC struct {
 	pb.UnimplementedGossipServer
 
@@ -113,7 +118,9 @@ func NewGRPC(cfg Config, self *identity.Identity, msp *identity.MSP, logger *slo
 }
 
 // Register registers the Gossip service on a server the node owns
-// (normally one from NewServer).
+// (normally one from NewServer). Gossip streams last until the transport
+// ends them, so close the transport before the server's GracefulStop, or
+// GracefulStop waits for them.
 func (t *GRPC) Register(s *grpc.Server) { pb.RegisterGossipServer(s, t) }
 
 // Self is this member's PKI-ID.
