@@ -41,8 +41,9 @@ type network struct {
 
 	peers []*peerNode
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // orderer cutter, gRPC servers, nodes, commit readers
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // orderer cutter, gRPC servers, nodes, commit readers
+	stopOnce sync.Once
 }
 
 // peerNode is one peer and what the bench hangs on it.
@@ -273,8 +274,11 @@ func (n *network) startPeer(ctx context.Context, p *peerNode, boot []string, rec
 }
 
 // stop stops every node, transport, server and the orderer, and removes
-// the orderer's ledger. It is safe on a partly started network.
-func (n *network) stop() {
+// the orderer's ledger. It is safe on a partly started network, and
+// idempotent.
+func (n *network) stop() { n.stopOnce.Do(n.stopAll) }
+
+func (n *network) stopAll() {
 	n.cancel()
 	for _, p := range n.peers {
 		if p.node != nil {
