@@ -15,4 +15,12 @@
 // reorder buffer -> commit in order to the ledger. Nothing unverified is
 // ever forwarded or committed; a peer that sends a forged block is
 // penalised and, after repeated offences, disconnected and ignored.
+//
+// Push comes in two modes. The default is Fabric's: every peer forwards a
+// new block once to Fanout random live peers of its org, which reaches
+// the fraction p = 1 - e^(-Fanout*p) of them (98% for 4) at Fanout copies
+// per peer; pull repairs the rest. With Config.Tree, blocks flow in full
+// along a self-pruning tree and are announced lazily (IHave) elsewhere, so
+// each peer gets about one copy and a missing one is grafted from an
+// announcer within GraftTimeout ticks.
 package gossip

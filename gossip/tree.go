@@ -76,10 +76,19 @@ func (p *Peer) treeDuplicate(from identity.PKIID) {
 	if from == p.self.ID {
 		return
 	}
-	if p.eager.set(from, false) && p.IsAlive(from) {
-		p.lazy.set(from, true)
+	if p.eager.set(from, false) {
+		p.demote(from)
 	}
 	p.send(from, envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Prune{Prune: &pb.Prune{}}}))
+}
+
+// demote keeps a link that left the eager set as a lazy one: the number
+// of neighbours stays Fanout+TreeLazy, only their roles change (dropping
+// it would make fillNeighbours add a fresh eager link, and duplicates).
+func (p *Peer) demote(id identity.PKIID) {
+	if p.IsAlive(id) {
+		p.lazy.set(id, true)
+	}
 }
 
 func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
@@ -89,7 +98,7 @@ func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
 	switch c := msg.Content.(type) {
 	case *pb.GossipMessage_Prune:
 		if p.eager.set(from, false) {
-			p.lazy.set(from, true)
+			p.demote(from)
 		}
 	case *pb.GossipMessage_Graft:
 		p.lazy.set(from, false)
