@@ -2,12 +2,20 @@ package gossip
 
 import "testing"
 
-// With pull on, push-once-to-3 plus 20% message loss still delivers every
-// block to every peer: pull repairs what push missed.
+// With pull on, push-once-to-3 (or tree push) plus 20% message loss still
+// delivers every block to every peer: pull repairs what push missed.
 func TestPullRepairsWhatPushMissed(t *testing.T) {
-	cfg := FabricConfig()
+	fabric := FabricConfig()
+	fabric.Pull.PullInterval = 10 // 1 s: keep the test short
+	tree := DefaultConfig()
+	tree.Tree = true
+	for name, cfg := range map[string]Config{"fabric": fabric, "tree": tree} {
+		t.Run(name, func(t *testing.T) { testPullRepairs(t, cfg) })
+	}
+}
+
+func testPullRepairs(t *testing.T, cfg Config) {
 	cfg.PullEnabled = true
-	cfg.Pull.PullInterval = 10 // 1 s: keep the test short
 	net := convergedNet(t, 50, cfg, 9)
 	net.loss = 0.2
 	chain := makeChain(testOrderer, 50, 9)
@@ -28,7 +36,7 @@ func TestPullRepairsWhatPushMissed(t *testing.T) {
 	for net.now < start+limit && !done() {
 		net.tick()
 	}
-	var viaPull, viaState int
+	var viaPush, viaPull, viaState int
 	for _, sp := range net.peers {
 		if len(sp.commits) != len(chain) {
 			t.Fatalf("peer %d has %d of %d blocks %d ticks after the last injection", sp.idx, len(sp.commits), len(chain), limit)
@@ -36,6 +44,8 @@ func TestPullRepairsWhatPushMissed(t *testing.T) {
 		checkPrefix(t, sp, chain)
 		for _, c := range sp.commits {
 			switch c.Via {
+			case ViaPush:
+				viaPush++
 			case ViaPull:
 				viaPull++
 			case ViaState:
@@ -46,8 +56,8 @@ func TestPullRepairsWhatPushMissed(t *testing.T) {
 	if viaPull+viaState == 0 {
 		t.Fatal("no block came by pull: the loss should have forced some")
 	}
-	t.Logf("all 50 peers have all 50 blocks %d ticks after the last injection; %d commits by pull, %d by state transfer",
-		net.now-start, viaPull, viaState)
+	t.Logf("all 50 peers have all 50 blocks %d ticks after the last injection; commits: %d by push, %d by pull, %d by state transfer",
+		net.now-start, viaPush, viaPull, viaState)
 }
 
 // A peer that joins late (empty ledger) catches up by state transfer.
