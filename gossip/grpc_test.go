@@ -29,11 +29,20 @@ func (a aliveCounter) MemberAlive(identity.PKIID, uint64, bool) {
 
 // Ten Nodes over the real gRPC transport with mutual TLS and real
 // identities: node 0 injects 50 orderer-signed blocks; every node commits
-// all of them in order with identical hashes.
+// all of them in order with identical hashes, with random and tree push.
 func TestNodesOverGRPC(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real sockets and TLS: a few seconds")
 	}
+	for _, tree := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.Tree = tree
+		cfg.TickInterval = 20 * time.Millisecond // faster alive and pull rounds: a shorter test
+		t.Run(map[bool]string{false: "random push", true: "tree push"}[tree], func(t *testing.T) { testNodesOverGRPC(t, cfg) })
+	}
+}
+
+func testNodesOverGRPC(t *testing.T, cfg Config) {
 	const n = 10
 	bundle, err := identity.NewBundle(identity.GenerateSpec{Orgs: 1, PeersPerOrg: n})
 	if err != nil {
@@ -52,8 +61,6 @@ func TestNodesOverGRPC(t *testing.T) {
 		chain = append(chain, b)
 	}
 
-	cfg := DefaultConfig()
-	cfg.TickInterval = 20 * time.Millisecond // faster alive and pull rounds: a shorter test
 	ccfg := comm.DefaultConfig()
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -106,12 +113,12 @@ func TestNodesOverGRPC(t *testing.T) {
 	defer wg.Wait()
 	defer cancel()
 
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(60 * time.Second) // generous: the machine is shared
 	for range n - 1 { // node 0 learns every other member
 		select {
 		case <-alive0.ch:
 		case <-deadline:
-			t.Fatalf("node 0 knows %d members after 30 s", nodes[0].Status().LivePeers)
+			t.Fatalf("node 0 knows %d members after 60 s", nodes[0].Status().LivePeers)
 		}
 	}
 	for _, b := range chain {
@@ -127,7 +134,7 @@ func TestNodesOverGRPC(t *testing.T) {
 					t.Fatalf("node %d: commit #%d is block %d: out of order or forked", i, k, ev.Number)
 				}
 			case <-deadline:
-				t.Fatalf("node %d: %d of %d blocks within 30 s", i, k, len(chain))
+				t.Fatalf("node %d: %d of %d blocks within 60 s", i, k, len(chain))
 			}
 		}
 	}
