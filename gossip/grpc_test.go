@@ -114,7 +114,7 @@ func testNodesOverGRPC(t *testing.T, cfg Config) {
 	defer cancel()
 
 	deadline := time.After(60 * time.Second) // generous: the machine is shared
-	for range n - 1 { // node 0 learns every other member
+	for range n - 1 {                        // node 0 learns every other member
 		select {
 		case <-alive0.ch:
 		case <-deadline:
