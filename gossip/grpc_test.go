@@ -113,8 +113,9 @@ func testNodesOverGRPC(t *testing.T, cfg Config) {
 	defer wg.Wait()
 	defer cancel()
 
-	deadline := time.After(60 * time.Second) // generous: the machine is shared
-	for range n - 1 {                        // node 0 learns every other member
+	// Generous deadline: the machine is shared.
+	deadline := time.After(60 * time.Second)
+	for range n - 1 { // node 0 learns every other member
 		select {
 		case <-alive0.ch:
 		case <-deadline:
