@@ -138,6 +138,10 @@ func NewNode(cfg Config, deps Deps) (*Node, error) {
 	if self.ID.IsZero() {
 		self.ID = deps.Transport.Self()
 	}
+	if self.ID != deps.Transport.Self() {
+		return nil, fmt.Errorf("%w: Deps.Self.ID %v is not the transport's identity %v; use the same identity for both",
+			ErrInvalidConfig, self.ID, deps.Transport.Self())
+	}
 	seed := deps.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
