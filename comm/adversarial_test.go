@@ -218,6 +218,7 @@ func TestBadMessagesCloseOnlyTheirStream(t *testing.T) {
 		{"random payload", &pb.Envelope{Payload: random}, codes.InvalidArgument},
 		{"empty payload", &pb.Envelope{}, codes.InvalidArgument},
 		{"unknown message type", &pb.Envelope{Payload: unknownField}, codes.InvalidArgument},
+		{"malformed nested message", &pb.Envelope{Payload: []byte{0x2a, 0x03, 0x0a, 0x05, 0x01}}, codes.InvalidArgument},
 		{"second handshake", hs, codes.InvalidArgument},
 		{"oversized", &pb.Envelope{Payload: make([]byte, 100<<10)}, codes.ResourceExhausted},
 	}

@@ -2,12 +2,12 @@ package comm_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/blockgossip/blockgossip/comm"
-	"github.com/blockgossip/blockgossip/comm/transporttest"
 	pb "github.com/blockgossip/blockgossip/protos"
 )
 
@@ -19,7 +19,7 @@ func benchThroughput(b *testing.B, size, window int) {
 	cfg := comm.DefaultConfig()
 	cfg.SendQueue, cfg.RecvQueue = window, window
 	a, c := pn.node(0, &cfg), pn.node(1, &cfg)
-	env := &pb.Envelope{Payload: transporttest.Env(0).Payload, Signature: make([]byte, size)}
+	env := blockEnvelope(size)
 	require := func(err error) {
 		if err != nil {
 			b.Fatal(err)
@@ -48,6 +48,19 @@ func benchThroughput(b *testing.B, size, window int) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
+// blockEnvelope is a block push carrying one transaction of size bytes,
+// as a leader would send it: the receive check decodes all of it.
+func blockEnvelope(size int) *pb.Envelope {
+	payload, err := proto.Marshal(&pb.GossipMessage{Content: &pb.GossipMessage_Block{Block: &pb.BlockMessage{
+		Block: &pb.Block{Header: make([]byte, 80), Data: &pb.BlockData{Transactions: [][]byte{make([]byte, size)}}},
+		Hops:  1,
+	}}})
+	if err != nil {
+		panic(err)
+	}
+	return &pb.Envelope{Payload: payload}
+}
+
 func BenchmarkThroughput1KiB(b *testing.B) { benchThroughput(b, 1<<10, 256) }
 func BenchmarkThroughput1MiB(b *testing.B) { benchThroughput(b, 1<<20, 16) }
 
@@ -65,4 +78,26 @@ func BenchmarkHandshake(b *testing.B) {
 		}
 		a.tr.Disconnect(id)
 	}
+}
+
+// BenchmarkCheckEnvelope is the receive path's validation of one envelope.
+func BenchmarkCheckEnvelope(b *testing.B) {
+	for _, size := range []int{1 << 10, 1 << 20} {
+		env := blockEnvelope(size)
+		b.Run(byteSize(size), func(b *testing.B) {
+			b.SetBytes(int64(proto.Size(env)))
+			for b.Loop() {
+				if err := comm.CheckEnvelope(env); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func byteSize(n int) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%dMiB", n>>20)
+	}
+	return fmt.Sprintf("%dKiB", n>>10)
 }

@@ -36,3 +36,6 @@ func (t *GRPC) Recheck() { t.recheck() }
 
 // Dials counts the streams this transport dialled through to a handshake.
 func (t *GRPC) Dials() uint64 { return t.dials.Load() }
+
+// CheckEnvelope vets a post-handshake envelope.
+var CheckEnvelope = checkEnvelope
