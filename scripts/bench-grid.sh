@@ -2,14 +2,15 @@
 # The benchmark grid of issue 8: peers {10, 50, 100} x block size {1 KiB,
 # 100 KiB, 1 MiB}, 30 blocks at 5 blocks/s, profiles default, fabric and
 # direct, each run in its own child process. Prints one line per run and
-# writes bench-grid.json and bench-grid.svg (override with OUT=prefix).
+# writes bench-grid.json and bench-grid.svg in the current directory
+# (override with OUT=prefix).
 #
 # The in-memory transport is the default here: 100 mutual-TLS gRPC peers in
 # one process do not settle their membership on a shared 2-core machine
 # (see the bench report). TRANSPORT=grpc runs the grid over gRPC instead.
 set -euo pipefail
+out="${OUT:-$PWD/bench-grid}"
 cd "$(dirname "$0")/.."
-out="${OUT:-bench-grid}"
 bin="$(mktemp -d)/blockgossip"
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 go build -o "$bin" ./cmd/blockgossip
