@@ -22,7 +22,14 @@ import (
 // goleveldb's mpoolDrain goroutine (the orderer's ledger) outlives
 // DB.Close by up to a second (upstream behaviour); every other goroutine a
 // run starts must be gone.
+//
+// With BENCH_TEST_CHILD set, the test binary plays the child process of
+// TestRunChild: it parses ChildArgs and prints the Result, as
+// `blockgossip bench --child-profile` does.
 func TestMain(m *testing.M) {
+	if os.Getenv("BENCH_TEST_CHILD") != "" {
+		os.Exit(testChild(os.Args[1:]))
+	}
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"))
 }
 
