@@ -20,6 +20,7 @@ type counters struct {
 	controlBytes atomic.Uint64 // every other envelope
 	ordererBytes atomic.Uint64 // DeliverResponses from the orderer
 	duplicates   atomic.Uint64 // copies of blocks already accepted
+	takeovers    atomic.Uint64 // times this peer became its org's leader
 }
 
 // snapshot sums counters.
@@ -30,6 +31,7 @@ func snapshot(cs []*counters) Traffic {
 		t.ControlBytes += c.controlBytes.Load()
 		t.OrdererEgressBytes += c.ordererBytes.Load()
 		t.Duplicates += c.duplicates.Load()
+		t.LeaderTakeovers += c.takeovers.Load()
 	}
 	return t
 }
@@ -41,6 +43,7 @@ func (t Traffic) minus(u Traffic) Traffic {
 		ControlBytes:       t.ControlBytes - u.ControlBytes,
 		OrdererEgressBytes: t.OrdererEgressBytes - u.OrdererEgressBytes,
 		Duplicates:         t.Duplicates - u.Duplicates,
+		LeaderTakeovers:    t.LeaderTakeovers - u.LeaderTakeovers,
 	}
 }
 
@@ -145,10 +148,16 @@ func (s countingSource) Run(ctx context.Context, from uint64, deliver func(*pb.B
 	})
 }
 
-// dupTracer counts duplicate block copies.
+// dupTracer counts duplicate block copies and leadership takeovers.
 type dupTracer struct {
 	gossip.NopTracer
 	c *counters
 }
 
 func (t dupTracer) BlockDuplicate(identity.PKIID, uint64, gossip.Via) { t.c.duplicates.Add(1) }
+
+func (t dupTracer) LeaderChanged(_ identity.PKIID, self bool) {
+	if self {
+		t.c.takeovers.Add(1)
+	}
+}

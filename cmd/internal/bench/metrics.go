@@ -37,6 +37,9 @@ type Traffic struct {
 	OrdererEgressBytes uint64
 	// Duplicates: copies of blocks a peer had already accepted.
 	Duplicates uint64
+	// LeaderTakeovers: times a peer became its org's leader (each starts
+	// a deliver stream: more orderer egress). Not used by Compute.
+	LeaderTakeovers uint64
 }
 
 // Record is the raw outcome of a timed run; Compute derives the figures.

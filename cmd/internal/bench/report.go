@@ -51,6 +51,7 @@ var rows = []row{
 		return fmt.Sprintf("%.2f/%.2f/%.2f/%.2f", r.Via.Push, r.Via.Pull, r.Via.State, r.Via.Orderer)
 	}},
 	{"orderer egress per block (KiB)", func(r Result) string { return f1(r.OrdererEgressBytesPerBlock / 1024) }},
+	{"leader takeovers while timed", func(r Result) string { return fmt.Sprint(r.LeaderTakeovers) }},
 	{"throughput (blocks/s)", func(r Result) string { return fmt.Sprintf("%.2f", r.BlocksPerS) }},
 	{"throughput (MB/s committed)", func(r Result) string { return fmt.Sprintf("%.2f", r.MBPerS) }},
 	{"CPU seconds (timed part)", func(r Result) string { return fmt.Sprintf("%.2f", r.CPUSeconds) }},

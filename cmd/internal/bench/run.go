@@ -37,6 +37,9 @@ type Result struct {
 	ControlBytesReceived uint64 `json:"control_bytes_received"`
 	OrdererEgressBytes   uint64 `json:"orderer_egress_bytes"`
 	MeanBlockBytes       int    `json:"mean_block_bytes"`
+	// LeaderTakeovers counts peers becoming leader during the timed part:
+	// 0 in a stable network; each one opens another deliver stream.
+	LeaderTakeovers uint64 `json:"leader_takeovers"`
 	// CPUSeconds is user+system CPU of the timed part (cutting and drain);
 	// CPUSecondsTotal includes set-up, warm-up and stop.
 	CPUSeconds      float64 `json:"cpu_seconds"`
@@ -113,6 +116,7 @@ func Run(ctx context.Context, opts Options, profileName string, progress Progres
 	res.Deliveries = len(r.Deliveries)
 	res.BlockBytesReceived, res.ControlBytesReceived = traffic.BlockBytes, traffic.ControlBytes
 	res.OrdererEgressBytes = traffic.OrdererEgressBytes
+	res.LeaderTakeovers = traffic.LeaderTakeovers
 	total := 0
 	for _, c := range cuts {
 		total += c.Bytes

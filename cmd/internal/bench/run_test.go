@@ -60,6 +60,7 @@ func TestTinyGossipRun(t *testing.T) {
 	assert.Equal(t, 1.0, res.DeliveryRatio)
 	assert.Equal(t, 0, res.IncompleteBlocks)
 	assert.Equal(t, 0.25, res.Via.Orderer)
+	assert.Zero(t, res.LeaderTakeovers, "election settled during warm-up")
 	assert.InDelta(t, 0.75, res.Via.Push+res.Via.Pull+res.Via.State, 1e-12)
 	mean := float64(res.MeanBlockBytes)
 	assert.InDelta(t, mean+deliverOverhead, res.OrdererEgressBytesPerBlock, 1)
