@@ -40,6 +40,17 @@ type Config struct {
 	// MaxResponseMembers caps the alive messages in one membership
 	// response.
 	MaxResponseMembers int
+	// MaxView, when above zero, bounds membership to a partial view of at
+	// most MaxView members (HyParView's active view), for networks too
+	// large for every peer to know every other: a new member is admitted
+	// only while the view has room (dead members hold their slot until
+	// purged, so a restarted one is readmitted), a peer sends its alive
+	// directly to every live member of its view each AliveInterval, and
+	// alives are not relayed (a relay would reach peers that cannot admit
+	// the member). Push, pull and election then work within the view.
+	// Peers must start from seeded, roughly symmetric views: there is no
+	// join walk or passive view yet. 0 is full membership.
+	MaxView int
 
 	// Fanout is how many random live peers of our org receive each new
 	// block we forward.
@@ -103,6 +114,7 @@ func DefaultConfig() Config {
 		BootstrapRetry:     20,                     // while alone, ask the bootstrap peers again every 2 s
 		SyncInterval:       100,                    // anti-entropy with one random member every 10 s
 		MaxResponseMembers: 1000,                   // keeps a membership response well under the transport's message limit
+		MaxView:            0,                      // full membership: partial views need seeding until a join protocol exists
 		Fanout:             4,                      // push once to 4 reaches ~98% of peers; pull repairs the rest
 		MaxHops:            20,                     // far above log4(10000) ~ 7: never binds in practice, caps a runaway
 		PushBatch:          0,                      // forward at once: latency matters more than envelope count
@@ -157,6 +169,9 @@ func (c Config) Validate() error {
 		if f.v <= 0 {
 			return fmt.Errorf("%w: %s is %d, must be positive", ErrInvalidConfig, f.name, f.v)
 		}
+	}
+	if c.MaxView < 0 {
+		return fmt.Errorf("%w: MaxView is %d, must be 0 (full membership) or positive", ErrInvalidConfig, c.MaxView)
 	}
 	if c.TreeLazy < 0 {
 		return fmt.Errorf("%w: TreeLazy is %d, must be 0 or more", ErrInvalidConfig, c.TreeLazy)

@@ -145,7 +145,11 @@ func (p *Peer) tickMembership() {
 		p.lastAlive = p.now
 		p.selfAlive = nil // a fresh sequence number and ledger height
 		env := p.aliveEnvelope()
-		for _, id := range p.pickPeers(p.LivePeers(), p.cfg.AliveFanout, identity.PKIID{}, identity.PKIID{}) {
+		targets := p.LivePeers() // bounded view: a heartbeat to every view member
+		if p.cfg.MaxView == 0 {
+			targets = p.pickPeers(targets, p.cfg.AliveFanout, identity.PKIID{}, identity.PKIID{})
+		}
+		for _, id := range targets {
 			p.send(id, env)
 		}
 	}
@@ -221,6 +225,9 @@ func (p *Peer) handleAlive(from identity.PKIID, env *pb.Envelope, a *pb.AliveMes
 		p.tracer.MessageRejected(from, fmt.Errorf("%w: alive of %v: %v", ErrBadSignature, id, err))
 		return
 	}
+	if m == nil && p.cfg.MaxView > 0 && len(p.members) >= p.cfg.MaxView {
+		return // the view is full: known members only
+	}
 	readmit := m != nil && m.dead
 	isNew := m == nil
 	if m == nil {
@@ -236,7 +243,7 @@ func (p *Peer) handleAlive(from identity.PKIID, env *pb.Envelope, a *pb.AliveMes
 	if isNew || readmit {
 		p.tracer.MemberAlive(id, m.inc, readmit)
 	}
-	if relay {
+	if relay && p.cfg.MaxView == 0 {
 		for _, to := range p.pickPeers(p.LivePeers(), p.cfg.AliveFanout, from, id) {
 			p.send(to, env)
 		}
