@@ -246,3 +246,23 @@ func TestPlots(t *testing.T) {
 	assert.InDelta(t, p.y(2.0/3), last[1], 1e-9)
 	assert.False(t, math.IsNaN(last[0]))
 }
+
+func TestTablesPrintEveryRun(t *testing.T) {
+	runs := []Result{
+		{Profile: "default", Peers: 10, Orgs: 2, BlockSize: 1024, Blocks: 30, Rate: 5, Transport: "mem",
+			Figures: Figures{DeliveryRatio: 1, TimeToLast: Percentiles{P50: 10, P99: 20}, OrdererEgressBytesPerBlock: 2048}},
+		{Profile: "direct", Peers: 10, Orgs: 2, BlockSize: 1024, Blocks: 30, Rate: 5, Transport: "mem",
+			Figures: Figures{DeliveryRatio: 1, TimeToLast: Percentiles{P50: 5, P99: 40}, OrdererEgressBytesPerBlock: 10240}},
+	}
+	var b strings.Builder
+	WriteTable(&b, runs)
+	WriteRatios(&b, runs)
+	WriteGridTable(&b, runs)
+	out := b.String()
+	assert.Contains(t, out, "10 peers in 2 orgs over mem, 30 blocks of 1 KiB at 5 blocks/s")
+	assert.Contains(t, out, "default / direct")
+	assert.Regexp(t, `time to last peer p50\s+2\.00`, out)
+	assert.Regexp(t, `time to last peer p99\s+0\.50`, out)
+	assert.Regexp(t, `orderer egress bytes per block\s+0\.20`, out)
+	assert.Equal(t, 2, strings.Count(out, "1 KiB  "), "one grid line per run")
+}

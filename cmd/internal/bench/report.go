@@ -151,13 +151,13 @@ func divide(a, b float64) string {
 // WriteGridTable prints one line per run: the grid's summary.
 func WriteGridTable(w io.Writer, runs []Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "peers\tblock\tprofile\tdelivery\tincompl\tttl p50\tttl p99\tttl max\tlat p50\tamp\twire amp\tdup/deliv\torderer KiB/blk\tCPU s\tRSS MiB\t")
+	fmt.Fprintln(tw, "peers\tblock\tprofile\tdelivery\tincompl\tttl p50\tttl p90\tttl p99\tlat p50\tlat p99\tamp\twire amp\tdup/deliv\torderer KiB/blk\ttakeovers\tCPU s\tRSS MiB\t")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.4f\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.3f\t%.3f\t%.2f\t%.1f\t%.2f\t%.0f\t\n",
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.4f\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.3f\t%.3f\t%.2f\t%.1f\t%d\t%.2f\t%.0f\t\n",
 			r.Peers, sizeName(r.BlockSize), r.Profile, r.DeliveryRatio, r.IncompleteBlocks,
-			r.TimeToLast.P50, r.TimeToLast.P99, r.TimeToLast.Max, r.PeerLatency.P50,
+			r.TimeToLast.P50, r.TimeToLast.P90, r.TimeToLast.P99, r.PeerLatency.P50, r.PeerLatency.P99,
 			r.Amplification, r.WireAmplification, r.DuplicatesPerDelivery,
-			r.OrdererEgressBytesPerBlock/1024, r.CPUSeconds, float64(r.PeakRSSBytes)/(1<<20))
+			r.OrdererEgressBytesPerBlock/1024, r.LeaderTakeovers, r.CPUSeconds, float64(r.PeakRSSBytes)/(1<<20))
 	}
 	tw.Flush()
 }
