@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"html"
 	"image"
@@ -19,7 +20,7 @@ import (
 )
 
 // ErrPlotFormat means the plot file's extension is neither .png nor .svg.
-var ErrPlotFormat = fmt.Errorf("plot file must end in .png or .svg")
+var ErrPlotFormat = errors.New("plot file must end in .png or .svg")
 
 // WritePlot draws the CDF of time-to-last-peer of each run into path, a
 // PNG or an SVG by its extension. The x axis is logarithmic (ms): the
