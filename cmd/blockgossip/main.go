@@ -82,6 +82,7 @@ before forwarding or committing it.`,
 	root.AddCommand(newCryptoCmd(), newLedgerCmd(), newNetworkCmd(), newSubmitCmd(),
 		newPeerCmd(), newOrdererCmd(), newConfigCmd())
 	root.AddCommand(newBenchCmd())
+	root.AddCommand(newSimCmd())
 	return root
 }
 

@@ -1,0 +1,265 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/blockgossip/blockgossip/cmd/internal/bench"
+	"github.com/blockgossip/blockgossip/gossip"
+	"github.com/blockgossip/blockgossip/identity"
+	pb "github.com/blockgossip/blockgossip/protos"
+	"google.golang.org/protobuf/proto"
+)
+
+// Progress is told, about once per virtual second, where a run stands.
+type Progress func(profile string, virtual time.Duration, cut, complete, total int, events uint64)
+
+// world is one run: the peers, the network and the measurements. Only
+// Run's goroutine touches it.
+type world struct {
+	o       Options
+	profile string
+	cfg     gossip.Config
+	lat     latencyFunc
+	net     *rand.Rand // loss and latency draws
+	nodes   []*node
+	index   map[identity.PKIID]int32
+	events  eventHeap
+	seq     uint64
+	now     int64 // virtual ns
+	handled uint64
+
+	chain    []*pb.Block
+	fullView *pb.Envelope // View 0: one response with every alive
+	leaders  []int        // the peer the orderer feeds, per org
+
+	measuring  bool
+	cuts       []bench.Cut
+	deliveries []bench.Delivery
+	traffic    bench.Traffic
+	messages   uint64
+	reached    []int    // per block: peers that committed it
+	complete   int      // blocks every peer committed
+	maxHops    []uint32 // per block: deepest push hop count
+	crashes    int
+}
+
+func (w *world) schedule(e event) {
+	e.seq = w.seq
+	w.seq++
+	w.events.push(e)
+}
+
+// Run simulates one profile. ctx cancels it between events.
+func Run(ctx context.Context, o Options, profile string, progress Progress) (Result, error) {
+	if err := o.Validate(); err != nil {
+		return Result{}, err
+	}
+	cfg, err := profileConfig(profile, o)
+	if err != nil {
+		return Result{}, err
+	}
+	lat, _ := ParseLatency(o.Latency)
+	w := &world{
+		o: o, profile: profile, cfg: cfg, lat: lat,
+		net:   rand.New(rand.NewPCG(o.Seed, 0x6e6574)),
+		index: make(map[identity.PKIID]int32, o.Peers),
+	}
+	setup := rand.New(rand.NewPCG(o.Seed, 0x736574))
+	w.nodes = make([]*node, o.Peers)
+	for i := range w.nodes {
+		n := &node{id: peerID(i), org: fmt.Sprintf("org%d", i%o.Orgs+1), led: &chainLedger{chain: &w.chain}, inc: 1}
+		w.nodes[i] = n
+		w.index[n.id] = int32(i)
+	}
+	for org := range o.Orgs {
+		w.leaders = append(w.leaders, org)
+	}
+	if o.View > 0 {
+		w.buildViews(setup)
+	} else {
+		resp := &pb.MembershipResponse{}
+		for i := range w.nodes {
+			resp.Alive = append(resp.Alive, w.alive(i))
+		}
+		w.fullView = wrap(&pb.GossipMessage{Content: &pb.GossipMessage_MembershipResponse{MembershipResponse: resp}})
+	}
+	tick := int64(cfg.TickInterval)
+	for i := range w.nodes {
+		if err := w.startPeer(i); err != nil {
+			return Result{}, err
+		}
+		// Peers tick at random phases, as independent machines would.
+		w.schedule(event{at: 1 + setup.Int64N(tick), kind: evTick, to: int32(i)})
+	}
+	w.fullView = nil
+	w.reached = make([]int, o.Blocks)
+	w.maxHops = make([]uint32, o.Blocks)
+	interval := int64(float64(time.Second) / o.Rate)
+	start := int64(o.Warmup)
+	for k := range o.Blocks {
+		w.schedule(event{at: start + int64(k)*interval, kind: evCut})
+	}
+	lastCut := start + int64(o.Blocks-1)*interval
+	w.scheduleChurn(setup, start, lastCut)
+	deadline := lastCut + int64(o.Drain)
+
+	nextProgress := int64(time.Second)
+	for len(w.events) > 0 {
+		e := w.events.pop()
+		if e.at > deadline || (len(w.cuts) == o.Blocks && w.complete == o.Blocks && w.crashesDone()) {
+			break
+		}
+		w.now = e.at
+		w.handled++
+		if w.handled%4096 == 0 && ctx.Err() != nil {
+			return Result{}, ctx.Err()
+		}
+		if progress != nil && w.now >= nextProgress {
+			progress(profile, time.Duration(w.now), len(w.cuts), w.complete, o.Blocks, w.handled)
+			nextProgress += int64(time.Second)
+		}
+		if err := w.handle(e); err != nil {
+			return Result{}, err
+		}
+	}
+	if progress != nil {
+		progress(profile, time.Duration(w.now), len(w.cuts), w.complete, o.Blocks, w.handled)
+	}
+	return w.result(), nil
+}
+
+// crashesDone: every crashed peer has restarted (a run does not end while
+// restarts are still scheduled).
+func (w *world) crashesDone() bool {
+	for _, n := range w.nodes {
+		if n.down {
+			return false
+		}
+	}
+	return true
+}
+
+// scheduleChurn picks round(Churn x peers) peers other than the leaders;
+// each crashes at a random time while blocks are being cut and restarts
+// 0.5 to 2 s later with its ledger and a new incarnation.
+func (w *world) scheduleChurn(rng *rand.Rand, from, to int64) {
+	k := int(w.o.Churn*float64(len(w.nodes)) + 0.5)
+	candidates := make([]int32, 0, len(w.nodes))
+	for i := range w.nodes {
+		if !slices.Contains(w.leaders, i) {
+			candidates = append(candidates, int32(i))
+		}
+	}
+	rng.Shuffle(len(candidates), func(a, b int) { candidates[a], candidates[b] = candidates[b], candidates[a] })
+	for _, i := range candidates[:min(k, len(candidates))] {
+		at := from + rng.Int64N(to-from+1)
+		down := int64(500*time.Millisecond) + rng.Int64N(int64(1500*time.Millisecond))
+		w.schedule(event{at: at, kind: evCrash, to: i})
+		w.schedule(event{at: at + down, kind: evRestart, to: i})
+	}
+}
+
+func (w *world) handle(e event) error {
+	switch e.kind {
+	case evMsg:
+		dst := w.nodes[e.to]
+		if dst.down || dst.epoch != e.epoch {
+			return nil // lost with the crashed process
+		}
+		src := w.nodes[e.from]
+		size := proto.Size(e.env)
+		if w.measuring {
+			w.messages++
+			if carriesBlock(e.env) {
+				w.traffic.BlockBytes += uint64(size)
+			} else {
+				w.traffic.ControlBytes += uint64(size)
+			}
+		}
+		dst.p.Step(src.id, src.org, e.env, size)
+		w.collect(int(e.to))
+	case evTick:
+		n := w.nodes[e.to]
+		if n.down || n.epoch != e.epoch {
+			return nil // a crashed peer stops ticking; the restart starts a new chain
+		}
+		n.p.Tick()
+		w.collect(int(e.to))
+		e.at += int64(w.cfg.TickInterval)
+		w.schedule(e)
+	case evCut:
+		return w.cut()
+	case evCrash:
+		n := w.nodes[e.to]
+		n.down, n.p = true, nil
+		n.epoch++
+		w.crashes++
+	case evRestart:
+		n := w.nodes[e.to]
+		n.down = false
+		n.epoch++
+		n.inc++
+		if err := w.startPeer(int(e.to)); err != nil {
+			return err
+		}
+		w.schedule(event{at: w.now + 1, kind: evTick, to: e.to, epoch: n.epoch})
+	}
+	return nil
+}
+
+// cut makes the next block and hands it to every org's leader.
+func (w *world) cut() error {
+	k := uint64(len(w.chain))
+	var prev []byte
+	if k > 0 {
+		prev = ledgerHash(w.chain[k-1])
+	}
+	b := newBlock(k, prev, w.o.BlockSize, w.now, rand.New(rand.NewPCG(w.o.Seed, 0xb10c00+k)))
+	w.chain = append(w.chain, b)
+	size := proto.Size(b)
+	w.measuring = true
+	w.cuts = append(w.cuts, bench.Cut{Number: k, At: time.Unix(0, w.now), Bytes: size})
+	for _, l := range w.leaders {
+		w.traffic.OrdererEgressBytes += uint64(size)
+		w.traffic.BlockBytes += uint64(size)
+		if err := w.nodes[l].p.InjectBlock(b); err != nil {
+			return fmt.Errorf("leader %d refused block %d: %w", l, k, err)
+		}
+		w.collect(l)
+	}
+	return nil
+}
+
+// collect sends what peer i asked to send and records its commits.
+func (w *world) collect(i int) {
+	n := w.nodes[i]
+	r := n.p.Ready()
+	for _, m := range r.Messages {
+		to, ok := w.index[m.To.ID]
+		if !ok || int(to) == i {
+			continue
+		}
+		if w.o.Loss > 0 && w.net.Float64() < w.o.Loss {
+			continue
+		}
+		d := w.lat(i, int(to), w.net.Int64N)
+		w.schedule(event{at: w.now + int64(d), kind: evMsg, from: int32(i), to: to, epoch: w.nodes[to].epoch, env: m.Env})
+	}
+	for _, c := range r.Commits {
+		if c.Number >= uint64(w.o.Blocks) {
+			continue
+		}
+		w.deliveries = append(w.deliveries, bench.Delivery{Peer: i, Number: c.Number, At: time.Unix(0, w.now), Via: c.Via})
+		if c.Via == gossip.ViaPush && c.Hops > w.maxHops[c.Number] {
+			w.maxHops[c.Number] = c.Hops
+		}
+		w.reached[c.Number]++
+		if w.reached[c.Number] == len(w.nodes) {
+			w.complete++
+		}
+	}
+}
