@@ -21,6 +21,14 @@ import (
 // right nonce reach the deep paths). Contract: no panic; the victim commits
 // only a prefix of the real chain, in order; its tables stay bounded.
 //
+// Run one with a count-capped minimisation, for example
+//
+//	go test -run X -fuzz '^FuzzStateResponse$' -fuzztime 10m -fuzzminimizetime 50x -parallel 1 ./gossip/
+//
+// The core iterates maps, so coverage varies a little from run to run and
+// many inputs look new; the default 60 s of minimisation for each starved
+// a 10-minute run to a few hundred executions.
+//
 // Alive signatures go through NopCrypto here: the signature check itself is
 // identity's MSP (identity.FuzzValidate, comm.FuzzVerifyHandshake); this
 // explores what happens after a member is believed.
