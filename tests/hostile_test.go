@@ -475,3 +475,55 @@ func TestFaultHostileMember(t *testing.T) {
 	f.stop(victim.Name)
 	f.verifyLedger(victim.Name)
 }
+
+// TestFaultHeightLiarCannotBlockElection: a member with valid credentials
+// announces an absurd ledger height and never leads. When the org's leader
+// dies, an honest peer must still take over (a rule like "a peer far behind
+// never becomes leader" must not count the liar), and blocks keep flowing.
+func TestFaultHeightLiarCannotBlockElection(t *testing.T) {
+	f := upNet(t, 1, 3, fastFailureEnv...)
+	leaders := f.oneLeaderPerOrg(30 * time.Second)
+	var entry node
+	for _, p := range f.peers("") {
+		if p.Name != leaders["org1"] {
+			entry = p
+			break
+		}
+	}
+	liar := newHostile(t, f, "org1-liar", entry.Address)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		inc := uint64(time.Now().UnixNano())
+		for seq := uint64(1); ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			liar.send(liar.alive(inc, seq, 1<<40))
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	f.submit(20)
+	time.Sleep(2 * time.Second) // the lie spreads by alive relay
+	f.kill9(leaders["org1"])
+	killed := time.Now()
+	var next string
+	f.eventually(30*time.Second, "an honest peer takes over org1 while a member lies about its height", func() error {
+		ls, err := f.leaders(leaders["org1"])
+		if err != nil {
+			return err
+		}
+		if len(ls["org1"]) != 1 {
+			return fmt.Errorf("org1 leaders %v", ls["org1"])
+		}
+		next = ls["org1"][0]
+		return nil
+	})
+	recovery(t, "leader kill-9 with a height liar", time.Since(killed), "new leader "+next)
+	f.submit(20)
+	f.follow(30*time.Second, leaders["org1"])
+}
