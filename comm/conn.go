@@ -154,13 +154,15 @@ func (t *GRPC) connClosed(c *conn) {
 	}
 	// The peer retired our active stream for another one, which is about
 	// to reach us: wait for it before telling anyone the peer is down.
-	p.downTimer = time.AfterFunc(t.cfg.HandshakeTimeout, func() {
-		t.mu.Lock()
+	var tm *time.Timer
+	tm = time.AfterFunc(t.cfg.HandshakeTimeout, func() {
+		t.mu.Lock() // held by us until tm is set
 		defer t.mu.Unlock()
-		if p.downTimer != nil && p.active == nil && !t.closed {
+		if p.downTimer == tm && p.active == nil && !t.closed {
 			t.downLocked(p)
 		}
 	})
+	p.downTimer = tm
 }
 
 // downLocked tells that the peer is down and, if envelopes are waiting,

@@ -156,7 +156,7 @@ func (t *GRPC) Send(to Peer, env *pb.Envelope) error {
 	if to.Endpoint != "" {
 		p.endpoint = to.Endpoint
 	}
-	if p.active == nil && p.endpoint == "" {
+	if p.active == nil && p.downTimer == nil && p.endpoint == "" {
 		p.ctr.dropped(size)
 		return ErrUnknown
 	}
