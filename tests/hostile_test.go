@@ -527,3 +527,96 @@ func TestFaultHeightLiarCannotBlockElection(t *testing.T) {
 	f.submit(20)
 	f.follow(30*time.Second, leaders["org1"])
 }
+
+// TestFaultFalseLeaderCannotStallOrg: a member of org1 with valid
+// credentials (and a PKI-ID below every honest peer's, so it wins the
+// ID-ordered tie-break) declares itself org1's leader to every peer of the
+// org and never delivers a block. Blocks must keep reaching org1.
+//
+// Known to fail today (set FAULTS_KNOWN_BUGS=1 to run it): the honest
+// leader steps down to the usurper (election.Engine.onDeclaration: "the
+// higher ID steps down"), every follower trusts it, nobody runs the deliver
+// client, and org1 stalls for as long as the usurper keeps declaring.
+func TestFaultFalseLeaderCannotStallOrg(t *testing.T) {
+	if os.Getenv("FAULTS_KNOWN_BUGS") == "" {
+		t.Skip("known: a member that declares itself leader and never delivers stalls its org " +
+			"(needs election/gossip to drop a leader under which nothing is committed while blocks exist); FAULTS_KNOWN_BUGS=1 runs it")
+	}
+	f := upNet(t, 1, 3, fastFailureEnv...)
+	f.oneLeaderPerOrg(30 * time.Second)
+	f.submit(20)
+	f.converge(30 * time.Second)
+	var lowest identity.PKIID
+	for i, p := range f.peers("") {
+		id, err := identity.LoadIdentity(filepath.Join(f.cryptoDir(), "org1", p.Name, "cert.pem"),
+			filepath.Join(f.cryptoDir(), "org1", p.Name, "key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 || id.ID.Less(lowest) {
+			lowest = id.ID
+		}
+	}
+	// Mint members until one sorts below every honest peer (about 1 in 4).
+	var liars []*hostile
+	peers := f.peers("")
+	for try := 0; ; try++ {
+		if try == 64 {
+			t.Fatal("no certificate with a PKI-ID below the honest peers' in 64 tries")
+		}
+		h := newHostile(t, f, fmt.Sprintf("org1-usurper%d", try), peers[0].Address)
+		if h.id.ID.Less(lowest) {
+			liars = append(liars, h)
+			break
+		}
+		h.close()
+	}
+	usurper := liars[0]
+	for _, p := range peers[1:] {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := usurper.tr.Connect(ctx, p.Address)
+		cancel()
+		if err != nil {
+			t.Fatalf("connect %s: %v", p.Name, err)
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		inc := uint64(time.Now().UnixNano())
+		for seq := uint64(1); ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			alive := usurper.alive(inc, seq, 0)
+			decl := usurper.msg(&pb.GossipMessage{Content: &pb.GossipMessage_Leadership{Leadership: &pb.LeadershipMessage{
+				PkiId: usurper.id.ID.Bytes(), Org: "org1", Declaration: true, Incarnation: inc, Sequence: seq, LedgerHeight: 1 << 40,
+			}}}, true)
+			for _, p := range peers {
+				id := peerID(t, f, p.Name)
+				_ = usurper.tr.Send(comm.Peer{ID: id}, alive)
+				_ = usurper.tr.Send(comm.Peer{ID: id}, decl)
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(3 * time.Second) // declarations sink in
+	start := time.Now()
+	f.submit(20)
+	f.follow(30 * time.Second)
+	recovery(t, "false leader declared", time.Since(start), "blocks still reach org1")
+}
+
+// peerID is a peer's PKI-ID, from its certificate in the crypto dir.
+func peerID(t *testing.T, f *faultNet, name string) identity.PKIID {
+	id, err := identity.LoadIdentity(filepath.Join(f.cryptoDir(), "org1", name, "cert.pem"),
+		filepath.Join(f.cryptoDir(), "org1", name, "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.ID
+}
