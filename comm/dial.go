@@ -15,10 +15,14 @@ import (
 )
 
 // maybeDialLocked starts dialling the peer unless a stream is up, a dial
-// is running, no endpoint is known or the backoff has not elapsed. t.mu
-// held.
+// is running or no endpoint is known; within the backoff after a failed
+// dial, it schedules the dial for when the backoff ends. t.mu held.
 func (t *GRPC) maybeDialLocked(p *peerState) {
-	if p.active != nil || p.dialing || p.endpoint == "" || time.Now().Before(p.retryAt) {
+	if p.active != nil || p.dialing || p.endpoint == "" {
+		return
+	}
+	if time.Now().Before(p.retryAt) {
+		t.scheduleDialLocked(p)
 		return
 	}
 	p.dialing = true

@@ -3,6 +3,7 @@ package comm_test
 import (
 	"context"
 	"math/big"
+	"net"
 	"testing"
 	"time"
 
@@ -197,4 +198,60 @@ func TestRestartedPeerReplacesStaleStream(t *testing.T) {
 	require.True(t, up)
 	require.Equal(t, bid.ID, dialer)
 	ping(t, a, restarted, 3)
+}
+
+// TestUnreachablePeerBacksOffThenGivesUpItsQueue: envelopes for a peer
+// nobody answers for wait through the backoff range, are then counted as
+// dropped, and a later Send starts over.
+func TestUnreachablePeerBacksOffThenGivesUpItsQueue(t *testing.T) {
+	pn := newPeerNet(t)
+	cfg := comm.DefaultConfig()
+	cfg.BackoffMin, cfg.BackoffMax = 5*time.Millisecond, 20*time.Millisecond
+	a := pn.node(0, &cfg)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := lis.Addr().String()
+	require.NoError(t, lis.Close()) // nobody listens there now
+	ghost := pn.ident(1)
+	for i := range 3 {
+		require.NoError(t, a.tr.Send(comm.Peer{ID: ghost.ID, Endpoint: dead}, transporttest.Env(i)), "Send never fails for an unreachable peer")
+	}
+	require.Eventually(t, func() bool { return a.tr.Stats().Peers[ghost.ID].Dropped.Msgs == 3 }, 20*time.Second, time.Millisecond)
+
+	// The peer comes up at that address: the next Send gets through.
+	lis, err = net.Listen("tcp", dead)
+	require.NoError(t, err)
+	srv := comm.NewServer(cfg, ghost, pn.msp())
+	tr, err := comm.NewGRPC(cfg, ghost, pn.msp(), nil)
+	require.NoError(t, err)
+	tr.Register(srv)
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(lis) }()
+	defer func() { _ = tr.Close(); srv.Stop(); <-served }()
+	require.NoError(t, a.tr.Send(comm.Peer{ID: ghost.ID, Endpoint: dead}, transporttest.Env(7)))
+	require.Equal(t, 7, transporttest.Tag(t, transporttest.Recv(t, tr).Env))
+}
+
+// TestReconnectAfterPeerRestart: b goes away (a sees Down) and comes back
+// on the same address; a's next Send redials it.
+func TestReconnectAfterPeerRestart(t *testing.T) {
+	pn := newPeerNet(t)
+	a, b := pn.node(0, nil), pn.node(1, nil)
+	ping(t, a, b, 1)
+	require.True(t, transporttest.NextEvent(t, a.tr).Up)
+	b.stop()
+	require.Equal(t, comm.Event{Peer: b.id.ID, Org: "org2"}, transporttest.NextEvent(t, a.tr))
+
+	lis, err := net.Listen("tcp", b.addr)
+	require.NoError(t, err)
+	tr, err := comm.NewGRPC(comm.DefaultConfig(), b.id, b.msp, nil)
+	require.NoError(t, err)
+	srv := comm.NewServer(comm.DefaultConfig(), b.id, b.msp)
+	tr.Register(srv)
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(lis) }()
+	defer func() { _ = tr.Close(); srv.Stop(); <-served }()
+	require.NoError(t, a.tr.Send(b.peer(), transporttest.Env(2)))
+	require.Equal(t, 2, transporttest.Tag(t, transporttest.Recv(t, tr).Env))
+	require.True(t, transporttest.NextEvent(t, a.tr).Up)
 }
