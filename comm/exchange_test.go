@@ -1,6 +1,7 @@
 package comm_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -205,4 +206,53 @@ func TestTwentyPeersExchange10000(t *testing.T) {
 		nodes = append(nodes, pn.node(i%2, roomyConfig()))
 	}
 	exchange(t, nodes, 10000)
+}
+
+// TestTwoPeersExchangeWithSmallQueues: with queues far too small for the
+// load, envelopes are dropped, yet every one is accounted for: received +
+// dropped == sent, and what the counters call received is what arrived.
+func TestTwoPeersExchangeWithSmallQueues(t *testing.T) {
+	pn := newPeerNet(t)
+	cfg := comm.DefaultConfig()
+	cfg.SendQueue, cfg.RecvQueue = 16, 16
+	nodes := []*gnode{pn.node(0, &cfg), pn.node(1, &cfg)}
+	cs := []*collector{collect(nodes[0].tr), collect(nodes[1].tr)}
+	defer func() {
+		for _, c := range cs {
+			c.close()
+		}
+	}()
+	const per = 5000
+	var wg sync.WaitGroup
+	refused := make([]int, 2)
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range per {
+				if err := n.tr.Send(nodes[1-i].peer(), transporttest.Env(k)); err != nil {
+					if !errors.Is(err, comm.ErrQueueFull) {
+						t.Errorf("send: %v", err)
+						return
+					}
+					refused[i]++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	counts := func() (received, dropped uint64) {
+		for _, n := range nodes {
+			st := n.tr.Stats().Total
+			received += st.Received.Msgs
+			dropped += st.Dropped.Msgs
+		}
+		return received, dropped
+	}
+	require.Eventually(t, func() bool { r, d := counts(); return r+d == 2*per }, 60*time.Second, time.Millisecond)
+	r, d := counts()
+	require.Positive(t, d, "queues this small overflow")
+	require.Positive(t, refused[0]+refused[1])
+	waitTotal(t, cs, int(r))
+	t.Logf("sent %d: received %d, dropped %d (%d refused by Send)", 2*per, r, d, refused[0]+refused[1])
 }

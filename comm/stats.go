@@ -20,18 +20,19 @@ func (c Counter) Plus(d Counter) Counter {
 // PeerStats counts the traffic with one peer (or, in Stats.Total, all).
 //
 // Every envelope given to Send ends up in exactly one of the sender's Sent
-// or Dropped, and every envelope Sent in exactly one of the receiver's
-// Received or Dropped (unless the connection dies with it in flight). So
-// over a quiet network, the Send calls made equal the sum of Received and
-// Dropped over all members.
+// or Dropped (once its queue empties), and every envelope Sent in exactly
+// one of the receiver's Received or Dropped, unless a connection fails
+// with it in flight (a crash, a cut network: never a duplicate dial or an
+// orderly close). So over a quiet, healthy network the Send calls made
+// equal the sum of Received and Dropped over all members.
 type PeerStats struct {
 	// Sent counts envelopes written to the peer's stream.
 	Sent Counter
 	// Received counts envelopes from the peer handed to Incoming.
 	Received Counter
 	// Dropped counts envelopes given up on: Send with a full queue or to
-	// an unknown peer, a write on a failing stream, a queue discarded by
-	// Disconnect or Close, or an arrival while Incoming was full.
+	// an unknown peer, a queue discarded by Disconnect, Close or an
+	// exhausted redial backoff, or an arrival while Incoming was full.
 	Dropped Counter
 	// BadStreams counts streams closed because the peer broke the
 	// protocol: malformed, oversized or unknown messages, or a failed
