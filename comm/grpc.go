@@ -185,6 +185,18 @@ func (t *GRPC) Connect(ctx context.Context, endpoint string) (identity.PKIID, er
 	}
 	t.mu.Unlock()
 	c, err := t.dial(ctx, endpoint, identity.PKIID{})
+	for errors.Is(err, ErrDuplicateStream) {
+		// The peer holds a fresh stream it dialled to us (it may not have
+		// reached us yet): ask again once that settles or turns stale.
+		select {
+		case <-ctx.Done():
+			return identity.PKIID{}, ctx.Err()
+		case <-t.ctx.Done():
+			return identity.PKIID{}, ErrClosed
+		case <-time.After(t.cfg.BackoffMin):
+		}
+		c, err = t.dial(ctx, endpoint, identity.PKIID{})
+	}
 	if err != nil {
 		return identity.PKIID{}, err
 	}
