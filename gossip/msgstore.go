@@ -27,7 +27,9 @@ type storeEntry struct {
 }
 
 func newMsgStore(size int, ttl uint64) *msgStore {
-	return &msgStore{size: size, ttl: ttl, seen: make(map[blockKey]uint64, size)}
+	// The map grows with use: presized to size it would cost ~440 KB per idle
+	// peer, 4 GiB for a simulated 10,000.
+	return &msgStore{size: size, ttl: ttl, seen: make(map[blockKey]uint64)}
 }
 
 // has reports whether k was added and has not been evicted.
