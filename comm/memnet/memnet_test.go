@@ -29,7 +29,7 @@ func env(i int) *pb.Envelope {
 }
 
 // join adds n members named peer0..peer(n-1), org "org<i%2>".
-func join(t *testing.T, nw *Network, n int) []*Endpoint {
+func join(t testing.TB, nw *Network, n int) []*Endpoint {
 	t.Helper()
 	eps := make([]*Endpoint, n)
 	for i := range eps {
