@@ -50,6 +50,7 @@ func runTable(ctx context.Context, w io.Writer, plan *netPlan, procs []*started,
 
 func renderTable(ctx context.Context, w io.Writer, httpc *http.Client, plan *netPlan, procs []*started, feed *feeder) {
 	statuses := make([]*node.Status, len(procs))
+	ready := make([]bool, len(procs))
 	var wg sync.WaitGroup
 	for i, p := range procs {
 		if p.exited() {
@@ -59,6 +60,7 @@ func renderTable(ctx context.Context, w io.Writer, httpc *http.Client, plan *net
 		go func() {
 			defer wg.Done()
 			statuses[i] = fetchStatus(ctx, httpc, p.node.Operations)
+			ready[i] = get(ctx, httpc, p.node.Operations, "/readyz") == http.StatusOK
 		}()
 	}
 	wg.Wait()
@@ -70,6 +72,9 @@ func renderTable(ctx context.Context, w io.Writer, httpc *http.Client, plan *net
 	for i, p := range procs {
 		st := statuses[i]
 		state := "up"
+		if ready[i] {
+			state = "ready"
+		}
 		switch {
 		case p.exited():
 			state = "down"
@@ -114,6 +119,22 @@ func renderTable(ctx context.Context, w io.Writer, httpc *http.Client, plan *net
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// get returns the HTTP status of GET path on an operations listener (0 on
+// failure).
+func get(ctx context.Context, httpc *http.Client, ops, path string) int {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ops+path, nil)
+	if err != nil {
+		return 0
+	}
+	resp, err := httpc.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func fetchStatus(ctx context.Context, httpc *http.Client, ops string) *node.Status {
