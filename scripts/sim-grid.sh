@@ -33,7 +33,7 @@ jq -s '{runs: [.[].runs[]]}' "$tmp"/100-none-*.json "$tmp"/100-churn-*.json "$tm
 
 echo "| N | churn / loss | profile | delivery | time to last p50 / p99 (ms) | hops p50 / p99 | log_f N / log3 N | push coverage (theory) | msgs / peer / block | KiB / peer / block | amplification |"
 echo "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-jq -r '.runs[] | "| \(.peers) | \(.churn) / \(.loss) | \(.profile) | \(.delivery_ratio * 10000 | round / 10000) | \(.time_to_last_ms.p50) / \(.time_to_last_ms.p99) | \(.hops_to_last.p50) / \(.hops_to_last.p99) | \(.theory.hops_log_fanout * 10 | round / 10) / \(.theory.push_pull_rounds * 10 | round / 10) | \(.push_coverage * 1000 | round / 1000) (\(.theory.push_once_coverage // 0 | . * 1000 | round / 1000)) | \(.messages_per_peer_per_block * 10 | round / 10) | \(.bytes_per_peer_per_block / 1024 * 10 | round / 10) | \(.amplification * 100 | round / 100) |"' "$out.json"
+jq -r '.runs[] | "| \(.peers) | \(.churn) / \(.loss) | \(.profile)\(if .theory.push_once_coverage == null then " (tree)" else "" end) | \(.delivery_ratio * 10000 | round / 10000) | \(.time_to_last_ms.p50 * 10 | round / 10) / \(.time_to_last_ms.p99 * 10 | round / 10) | \(.hops_to_last.p50) / \(.hops_to_last.p99) | \(.theory.hops_log_fanout * 10 | round / 10) / \(.theory.push_pull_rounds * 10 | round / 10) | \(.push_coverage * 1000 | round / 1000) (\(.theory.push_once_coverage | if . == null then "-" else (. * 1000 | round / 1000 | tostring) end)) | \(.messages_per_peer_per_block * 10 | round / 10) | \(.bytes_per_peer_per_block / 1024 * 10 | round / 10) | \(.amplification * 100 | round / 100) |"' "$out.json"
 echo
 echo "| N | faults | profile | wall s | CPU s | peak RSS MiB |"
 echo "|---:|---|---|---:|---:|---:|"
