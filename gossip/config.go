@@ -100,9 +100,11 @@ type Config struct {
 	Election election.Config
 }
 
-// DefaultConfig is what a production peer should run: Fabric's mechanisms
-// with faster failure detection and a wider push, so that pull is a repair
-// path rather than part of the normal latency.
+// DefaultConfig is what a production peer should run: eager push along a
+// self-pruning tree with lazy announcements to the other neighbours
+// (Plumtree), so that each peer gets about one copy of each block and a
+// lost or late copy is grafted from an announcer at the next tick; pull
+// from the ledger by height is the repair path behind it.
 func DefaultConfig() Config {
 	return Config{
 		TickInterval:       100 * time.Millisecond, // fine enough for push batching and timeouts, cheap to run
@@ -115,12 +117,12 @@ func DefaultConfig() Config {
 		SyncInterval:       100,                    // anti-entropy with one random member every 10 s
 		MaxResponseMembers: 1000,                   // keeps a membership response well under the transport's message limit
 		MaxView:            0,                      // full membership: partial views need seeding until a join protocol exists
-		Fanout:             4,                      // push once to 4 reaches ~98% of peers; pull repairs the rest
+		Fanout:             4,                      // eager links a peer starts with: the first block floods over them, duplicates prune them to a tree
 		MaxHops:            20,                     // far above log4(10000) ~ 7: never binds in practice, caps a runaway
 		PushBatch:          0,                      // forward at once: latency matters more than envelope count
-		Tree:               false,                  // Fabric-style random push until tree mode has mileage
+		Tree:               true,                   // about one full copy per peer (amplification ~1.1 vs ~Fanout for random push)
 		TreeLazy:           3,                      // three announcers of every block: a dead parent is noticed at once
-		GraftTimeout:       2,                      // 200 ms: an eager copy normally beats its IHave; then ask
+		GraftTimeout:       1,                      // graft at the next tick (0-100 ms after the IHave): a lost eager copy costs one RTT more, not a pull round
 		StoreSize:          4096,                   // blocks remembered for dedupe: minutes of traffic at 10 blocks/s
 		StoreTTL:           3000,                   // 5 min: late duplicates past this are re-verified, never re-committed
 		ReorderWindow:      256,                    // = pull's Lookahead: every block pull asks for can be buffered
@@ -143,6 +145,7 @@ func FabricConfig() Config {
 	c.ReconnectInterval = 250
 	c.Fanout = 3
 	c.MaxHops = 64 // Fabric has no hop limit
+	c.Tree = false // Fabric pushes each block once to Fanout random peers
 	c.Pull = pull.FabricConfig()
 	c.Election = election.FabricConfig()
 	return c

@@ -11,16 +11,26 @@
 // thin shell that runs one Peer on a real transport and a real ticker.
 //
 // A block travels: receive -> dedupe -> verify (orderer signature, data
-// hash) -> forward at once to Fanout random live peers of the same org ->
-// reorder buffer -> commit in order to the ledger. Nothing unverified is
-// ever forwarded or committed; a peer that sends a forged block is
-// penalised and, after repeated offences, disconnected and ignored.
+// hash) -> forward at once -> reorder buffer -> commit in order to the
+// ledger. Nothing unverified is ever forwarded or committed; a peer that
+// sends a forged block is penalised and, after repeated offences,
+// disconnected and ignored.
 //
-// Push comes in two modes. The default is Fabric's: every peer forwards a
-// new block once to Fanout random live peers of its org, which reaches
-// the fraction p = 1 - e^(-Fanout*p) of them (98% for 4) at Fanout copies
-// per peer; pull repairs the rest. With Config.Tree, blocks flow in full
-// along a self-pruning tree and are announced lazily (IHave) elsewhere, so
-// each peer gets about one copy and a missing one is grafted from an
-// announcer within GraftTimeout ticks.
+// Push comes in two modes. The default (Config.Tree) is Plumtree-style:
+// each peer starts with Fanout eager and TreeLazy lazy neighbours in its
+// org; it pushes a new block in full to the eager ones and announces it
+// (IHave) to the lazy ones. A peer that receives a copy it already has
+// prunes the link that brought it, so after the first block (the genesis
+// block, during warm-up) the eager links form a tree rooted at the leader
+// and each peer gets about one copy. A peer that hears an IHave for a block
+// it still lacks GraftTimeout ticks later grafts the announcer (send it,
+// and push to me from now on): a lost copy or a dead parent costs one
+// round trip, and the tree repairs itself. Dead neighbours are replaced
+// from the live members every tick. Pull, from the ledger by height, is
+// the repair path behind both.
+//
+// Fabric's mode (Tree off, FabricConfig) forwards a new block once to
+// Fanout random live peers of its org, which reaches the fraction
+// p = 1 - e^(-Fanout*p) of them (94% for 3) at Fanout copies per peer;
+// pull repairs the rest.
 package gossip
