@@ -61,6 +61,12 @@ type Config struct {
 	// DeclarationInterval is how often the leader declares itself (and how
 	// often a proposer repeats its proposal, to survive a lost message).
 	DeclarationInterval int
+	// LeaderGrace is how many ticks beyond LeaderAliveThreshold a follower
+	// keeps following a silent leader that membership still lists as live
+	// (its alives arrive): on a busy machine declarations run late, and a
+	// takeover would open a second orderer stream and make it busier still.
+	// A leader that membership has dropped is deposed at the threshold.
+	LeaderGrace int
 
 	// PreferUpToDate keeps peers that lag from leading: a peer more than
 	// MaxLag blocks behind the best height known does not propose, and its
@@ -72,14 +78,16 @@ type Config struct {
 }
 
 // DefaultConfig elects a new leader within 2.2 s (22 ticks of 100 ms) of the
-// old one's crash: LeaderAliveThreshold + ElectionDuration + 2 ticks of
-// message delay, well inside the 3 s we promise.
+// old one's crash once membership has noticed it, and within 3 s while
+// membership still lists it: LeaderAliveThreshold (+ LeaderGrace) +
+// ElectionDuration + 2 ticks of message delay.
 func DefaultConfig() Config {
 	return Config{
 		StartupGrace:         20,   // 2 s: membership learns a LAN org in well under that; blocks flow soon after start
 		ElectionDuration:     8,    // 800 ms: a proposal crosses the org in milliseconds; room for two resends
 		LeaderAliveThreshold: 12,   // 1.2 s = 4 declarations: a lost one or two never depose a live leader
 		DeclarationInterval:  3,    // 300 ms: cheap (one small message per peer) and 4 chances per threshold
+		LeaderGrace:          8,    // 800 ms more for a leader whose alives still arrive; a dead one is still replaced within 3 s
 		PreferUpToDate:       true, // a leader far behind would feed its org stale blocks first
 		MaxLag:               10,   // 2 s of blocks at 5 blocks/s: normal gossip spread stays inside it
 	}
@@ -111,6 +119,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: StartupGrace is %d; use 0 or more ticks", ErrInvalidConfig, c.StartupGrace)
 	case c.ElectionDuration < 2:
 		return fmt.Errorf("%w: ElectionDuration is %d; use at least 2 ticks so rival proposals can arrive", ErrInvalidConfig, c.ElectionDuration)
+	case c.LeaderGrace < 0:
+		return fmt.Errorf("%w: LeaderGrace is %d; use 0 or more ticks", ErrInvalidConfig, c.LeaderGrace)
 	case c.DeclarationInterval < 1:
 		return fmt.Errorf("%w: DeclarationInterval is %d; use at least 1 tick", ErrInvalidConfig, c.DeclarationInterval)
 	case c.LeaderAliveThreshold < 2*c.DeclarationInterval:

@@ -18,6 +18,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // declaration to arrive).
 func failoverBound(cfg Config) int { return cfg.LeaderAliveThreshold + cfg.ElectionDuration + 2 }
 
+// ghostFailoverBound: the dead leader is still listed by membership.
+func ghostFailoverBound(cfg Config) int { return failoverBound(cfg) + cfg.LeaderGrace }
+
 func profiles() map[string]Config {
 	return map[string]Config{"default": DefaultConfig(), "fabric": FabricConfig()}
 }
@@ -85,8 +88,44 @@ func TestFailoverWithinBound(t *testing.T) {
 }
 
 func TestDefaultFailoverUnderThreeSeconds(t *testing.T) {
-	if b := failoverBound(DefaultConfig()); b > 30 {
+	if b := ghostFailoverBound(DefaultConfig()); b > 30 {
 		t.Fatalf("default failover bound %d ticks exceeds 3 s at 100 ms/tick", b)
+	}
+}
+
+// A leader whose declarations stop but whom membership still lists (a busy
+// machine: its alives arrive, its declarations are late) keeps its
+// followers for LeaderGrace ticks beyond the threshold, and is replaced
+// after that; one that membership drops is replaced at the threshold.
+func TestLateLeaderListedByMembershipKeepsFollowers(t *testing.T) {
+	cfg := DefaultConfig()
+	c := newCluster(t, cfg, 5, 7)
+	if l, _ := c.runUntilAgreed(cfg.StartupGrace + cfg.ElectionDuration + 2); l != 0 {
+		t.Fatalf("leader %d, want 0", l)
+	}
+	c.nodes[0].mute = true // silent, but still in everyone's orgPeers
+	c.run(cfg.LeaderAliveThreshold + cfg.LeaderGrace)
+	for i := 1; i < 5; i++ {
+		if id, ok := c.nodes[i].e.Leader(); !ok || id != c.nodes[0].id {
+			t.Fatalf("engine %d deposed a leader membership still lists after %d silent ticks (threshold %d + grace %d)",
+				i, cfg.LeaderAliveThreshold+cfg.LeaderGrace, cfg.LeaderAliveThreshold, cfg.LeaderGrace)
+		}
+	}
+	if l, ticks := c.runUntilAgreed(cfg.ElectionDuration + 3); l != 1 {
+		t.Fatalf("after the grace leader %d, want 1", l)
+	} else {
+		t.Logf("ghost leader replaced %d ticks after the grace ran out", ticks)
+	}
+
+	// Without the grace (Fabric's rule) the same silence deposes at the
+	// threshold.
+	cfg.LeaderGrace = 0
+	c = newCluster(t, cfg, 5, 7)
+	c.runUntilAgreed(cfg.StartupGrace + cfg.ElectionDuration + 2)
+	c.nodes[0].mute = true
+	c.run(cfg.LeaderAliveThreshold + 1)
+	if _, ok := c.nodes[1].e.Leader(); ok {
+		t.Fatal("with LeaderGrace 0 a silent leader was still followed past the threshold")
 	}
 }
 
@@ -187,7 +226,8 @@ func TestYieldHandsLeadershipOver(t *testing.T) {
 	c := newCluster(t, cfg, 3, 8)
 	c.runUntilAgreed(cfg.StartupGrace + cfg.ElectionDuration + 2)
 	c.nodes[0].e.Yield()
-	leader, ticks := c.runUntilAgreed(failoverBound(cfg))
+	// The yielder is still a live member: its followers give it the grace.
+	leader, ticks := c.runUntilAgreed(ghostFailoverBound(cfg))
 	if leader != 1 {
 		t.Fatalf("after yield leader %d, want 1", leader)
 	}

@@ -100,14 +100,15 @@ func (e *Engine) Leader() (identity.PKIID, bool) {
 // Yield gives up leadership (for example when the leader cannot reach the
 // orderer): the peer stops declaring and does not propose itself until the
 // others have had time to notice its silence and elect someone else
-// (LeaderAliveThreshold+ElectionDuration+DeclarationInterval+1 ticks). It
+// (LeaderAliveThreshold+LeaderGrace+ElectionDuration+DeclarationInterval+1
+// ticks: it is still a live member, so followers give it the grace). It
 // does nothing if the peer does not lead.
 func (e *Engine) Yield() {
 	if !e.leading || e.cfg.Static {
 		return
 	}
 	e.leading = false
-	e.quietUntil = e.now + int64(e.cfg.LeaderAliveThreshold+e.cfg.ElectionDuration+e.cfg.DeclarationInterval+1)
+	e.quietUntil = e.now + int64(e.cfg.LeaderAliveThreshold+e.cfg.LeaderGrace+e.cfg.ElectionDuration+e.cfg.DeclarationInterval+1)
 }
 
 // Tick advances logical time by one tick. orgPeers are the live peers of the
@@ -131,8 +132,10 @@ func (e *Engine) Tick(orgPeers []Candidate, selfHeight uint64) []*pb.LeadershipM
 		return nil
 	}
 	if e.hasLeader {
-		if e.now-e.lastHeard <= int64(e.cfg.LeaderAliveThreshold) {
-			return nil
+		silent := e.now - e.lastHeard
+		if silent <= int64(e.cfg.LeaderAliveThreshold) ||
+			(silent <= int64(e.cfg.LeaderAliveThreshold+e.cfg.LeaderGrace) && listed(orgPeers, e.leader)) {
+			return nil // on time, or late but membership still hears it
 		}
 		e.hasLeader = false // the leader is silent: presumed dead
 	}
@@ -299,4 +302,14 @@ func (e *Engine) forgetStale() {
 			delete(e.peers, id)
 		}
 	}
+}
+
+// listed reports whether id is among the live org peers.
+func listed(orgPeers []Candidate, id identity.PKIID) bool {
+	for _, c := range orgPeers {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
 }
