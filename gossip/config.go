@@ -76,6 +76,10 @@ type Config struct {
 	// GraftTimeout is how many ticks after an IHave a missing block is
 	// grafted from its announcer (tree mode).
 	GraftTimeout int
+	// MaxGraftTimeout caps the adaptive graft timeout: a peer waits as
+	// long after an IHave as eager copies have lately been arriving late,
+	// plus one tick, but at least GraftTimeout and at most this.
+	MaxGraftTimeout int
 
 	// StoreSize bounds the dedupe store (entries).
 	StoreSize int
@@ -123,6 +127,7 @@ func DefaultConfig() Config {
 		Tree:               true,                   // about one full copy per peer (amplification ~1.1 vs ~Fanout for random push)
 		TreeLazy:           3,                      // three announcers of every block: a dead parent is noticed at once
 		GraftTimeout:       1,                      // graft at the next tick (0-100 ms after the IHave): a lost eager copy costs one RTT more, not a pull round
+		MaxGraftTimeout:    8,                      // 800 ms: even on a saturated machine a lost copy is grafted before pull's 1 s round
 		StoreSize:          4096,                   // blocks remembered for dedupe: minutes of traffic at 10 blocks/s
 		StoreTTL:           3000,                   // 5 min: late duplicates past this are re-verified, never re-committed
 		ReorderWindow:      256,                    // = pull's Lookahead: every block pull asks for can be buffered
@@ -167,6 +172,7 @@ func (c Config) Validate() error {
 		{"Fanout", c.Fanout}, {"MaxHops", c.MaxHops}, {"StoreSize", c.StoreSize},
 		{"StoreTTL", c.StoreTTL}, {"ReorderWindow", c.ReorderWindow},
 		{"MaxOffences", c.MaxOffences}, {"BanTicks", c.BanTicks}, {"GraftTimeout", c.GraftTimeout},
+		{"MaxGraftTimeout", c.MaxGraftTimeout},
 	}
 	for _, f := range positive {
 		if f.v <= 0 {
@@ -175,6 +181,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxView < 0 {
 		return fmt.Errorf("%w: MaxView is %d, must be 0 (full membership) or positive", ErrInvalidConfig, c.MaxView)
+	}
+	if c.MaxGraftTimeout < c.GraftTimeout {
+		return fmt.Errorf("%w: MaxGraftTimeout (%d) is below GraftTimeout (%d); raise it", ErrInvalidConfig, c.MaxGraftTimeout, c.GraftTimeout)
 	}
 	if c.TreeLazy < 0 {
 		return fmt.Errorf("%w: TreeLazy is %d, must be 0 or more", ErrInvalidConfig, c.TreeLazy)

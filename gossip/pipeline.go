@@ -153,7 +153,7 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, via Via, hops uint3
 func (p *Peer) duplicate(from identity.PKIID, n uint64, via Via) {
 	p.tracer.BlockDuplicate(from, n, via)
 	if p.cfg.Tree && via == ViaPush {
-		p.treeDuplicate(from)
+		p.treeDuplicate(from, n)
 	}
 }
 

@@ -14,22 +14,73 @@ import (
 // for a block it still lacks GraftTimeout ticks later grafts the announcer
 // (Graft: send me that block, and push to me eagerly from now on), which
 // repairs the tree when a parent dies.
+//
+// The graft timeout adapts: on a busy machine or with large blocks, an
+// IHave (a few bytes) outruns the eager copy (the whole block) by more
+// than a tick, and a fixed one-tick timeout would graft blocks already on
+// their way, every graft a duplicate and a tree link changed for nothing.
+// So a peer measures how many ticks after the first IHave the eager copy
+// still arrives (when it arrives before the graft, or as a duplicate from
+// another peer after it) and waits that long plus one tick, between
+// GraftTimeout and MaxGraftTimeout (a moving average, rounded down: one
+// slow path does not slow every graft; a busy machine does).
 type treeState struct {
 	eager, lazy idSet
 	missing     map[blockKey]*missingBlock
 	missOrder   []blockKey // insertion order of missing, for deterministic timeouts
+	// lateX8 estimates, in eighths of a tick, how late an eager copy
+	// arrives after the first IHave for it.
+	lateX8 uint64
+	// grafted remembers recent grafts by block number, to learn from the
+	// eager copy that arrives after the grafted one.
+	grafted    map[uint64]graftRecord
+	graftOrder []uint64
 }
 
 type missingBlock struct {
 	announcers []identity.PKIID
 	deadline   uint64
+	first      uint64 // tick of the first IHave
+	grafted    bool
 }
+
+type graftRecord struct {
+	first uint64
+	to    identity.PKIID
+}
+
+// maxGrafted bounds the recent-graft table.
+const maxGrafted = 256
 
 // maxMissing bounds the announced-but-missing table (a peer flooding
 // IHaves cannot grow it beyond this).
 const maxMissing = 4096
 
-func (t *treeState) initTree() { t.missing = make(map[blockKey]*missingBlock) }
+func (t *treeState) initTree() {
+	t.missing = make(map[blockKey]*missingBlock)
+	t.grafted = make(map[uint64]graftRecord)
+}
+
+// graftTimeout is how many ticks after an IHave a missing block is grafted.
+func (p *Peer) graftTimeout() uint64 {
+	t := p.lateX8/8 + 1 // rounded down: copies that only sometimes cross a tick boundary do not slow every graft
+	return min(max(t, uint64(p.cfg.GraftTimeout)), uint64(p.cfg.MaxGraftTimeout))
+}
+
+// observeLate records that an eager copy arrived late ticks after the
+// first IHave for it.
+func (p *Peer) observeLate(late uint64) {
+	o := min(late, uint64(p.cfg.MaxGraftTimeout)) * 8
+	if o >= p.lateX8 {
+		p.lateX8 += (o - p.lateX8 + 3) / 4
+		return
+	}
+	p.lateX8 -= (p.lateX8 - o + 3) / 4
+}
+
+// GraftTimeout is the current adaptive graft timeout in ticks (tree mode).
+func (p *Peer) GraftTimeout() int { return int(p.graftTimeout()) }
+
 
 func (p *Peer) neighbours() int { return len(p.eager.ids) + len(p.lazy.ids) }
 
@@ -41,9 +92,20 @@ func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, hops 
 		p.lazy.set(from, false)
 		p.eager.set(from, true)
 	}
-	if m := p.missing[key]; m != nil {
-		delete(p.missing, key)
+	if from != p.self.ID {
+		// The eager copy, before our graft or before the grafted one,
+		// tells how late eager copies run.
+		m := p.missing[key]
+		g, grafted := p.grafted[key.number]
+		switch {
+		case m != nil && !m.grafted:
+			p.observeLate(p.now - m.first)
+		case grafted && g.to != from:
+			p.observeLate(p.now - g.first)
+			delete(p.grafted, key.number)
+		}
 	}
+	delete(p.missing, key)
 	if int(hops) >= p.cfg.MaxHops {
 		return
 	}
@@ -72,9 +134,14 @@ func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, hops 
 
 // treeDuplicate prunes the link that delivered a copy we had: the sender
 // stops pushing to us (it may have us eager even if we do not have it).
-func (p *Peer) treeDuplicate(from identity.PKIID) {
+func (p *Peer) treeDuplicate(from identity.PKIID, n uint64) {
 	if from == p.self.ID {
 		return
+	}
+	if g, ok := p.grafted[n]; ok && g.to != from {
+		// The eager copy of a block we grafted: we grafted too early.
+		p.observeLate(p.now - g.first)
+		delete(p.grafted, n)
 	}
 	if p.eager.set(from, false) {
 		p.demote(from)
@@ -124,7 +191,7 @@ func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
 			if len(p.missing) >= maxMissing || ih.GetNumber() >= p.height+uint64(p.cfg.ReorderWindow) {
 				return
 			}
-			m = &missingBlock{deadline: p.now + uint64(p.cfg.GraftTimeout)}
+			m = &missingBlock{deadline: p.now + p.graftTimeout(), first: p.now}
 			p.missing[key] = m
 			p.missOrder = append(p.missOrder, key)
 		}
@@ -192,8 +259,9 @@ func (p *Peer) tickTree() {
 		if p.now >= m.deadline {
 			a := m.announcers[0]
 			m.announcers = m.announcers[1:]
-			m.deadline = p.now + uint64(p.cfg.GraftTimeout)
+			m.deadline = p.now + p.graftTimeout()
 			if p.IsAlive(a) {
+				p.noteGraft(key.number, m, a)
 				p.lazy.set(a, false)
 				p.eager.set(a, true)
 				p.send(a, envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Graft{Graft: &pb.Graft{Number: key.number, Hash: key.hash[:]}}}))
@@ -203,4 +271,19 @@ func (p *Peer) tickTree() {
 	}
 	clear(p.missOrder[len(keep):])
 	p.missOrder = keep
+}
+
+// noteGraft remembers a graft so that the eager copy arriving after it
+// teaches the timeout.
+func (p *Peer) noteGraft(n uint64, m *missingBlock, to identity.PKIID) {
+	if m.grafted {
+		return // a retry: the first graft's record stands
+	}
+	m.grafted = true
+	if len(p.graftOrder) >= maxGrafted {
+		delete(p.grafted, p.graftOrder[0])
+		p.graftOrder = append(p.graftOrder[:0], p.graftOrder[1:]...)
+	}
+	p.grafted[n] = graftRecord{first: m.first, to: to}
+	p.graftOrder = append(p.graftOrder, n)
 }

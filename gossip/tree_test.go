@@ -2,6 +2,9 @@ package gossip
 
 import (
 	"testing"
+
+	"github.com/blockgossip/blockgossip/ledger"
+	pb "github.com/blockgossip/blockgossip/protos"
 )
 
 // copiesPerPeer is the mean number of full copies of blocks [from, to)
@@ -86,4 +89,75 @@ func TestTreeRepairsAfterCrashes(t *testing.T) {
 	}
 	t.Logf("%d interior peers crashed; survivors got all blocks; %.3f copies per peer for blocks 25-39",
 		crashed, copiesPerPeer(net, 25, 40))
+}
+
+// The graft timeout follows how late eager copies arrive after their
+// IHave: consistently late copies (a busy machine, big blocks) raise it so
+// that blocks on their way are not grafted; prompt ones bring it back to
+// GraftTimeout; it never leaves [GraftTimeout, MaxGraftTimeout].
+func TestGraftTimeoutAdaptsToLateEagerCopies(t *testing.T) {
+	cfg := DefaultConfig()
+	net := seededNet(t, 2, cfg, 32)
+	p := net.peers[0].p
+	if got := p.GraftTimeout(); got != cfg.GraftTimeout {
+		t.Fatalf("initial graft timeout %d, want GraftTimeout %d", got, cfg.GraftTimeout)
+	}
+	p.observeLate(1) // one copy a tick late changes nothing
+	if got := p.GraftTimeout(); got != cfg.GraftTimeout {
+		t.Fatalf("after one late copy the timeout is %d, want %d", got, cfg.GraftTimeout)
+	}
+	for range 20 {
+		p.observeLate(3)
+	}
+	if got := p.GraftTimeout(); got != 4 {
+		t.Fatalf("copies 3 ticks late: timeout %d, want 4 (late + 1)", got)
+	}
+	for range 20 {
+		p.observeLate(100)
+	}
+	if got := p.GraftTimeout(); got != cfg.MaxGraftTimeout {
+		t.Fatalf("very late copies: timeout %d, want MaxGraftTimeout %d", got, cfg.MaxGraftTimeout)
+	}
+	for range 20 {
+		p.observeLate(0)
+	}
+	if got := p.GraftTimeout(); got != cfg.GraftTimeout {
+		t.Fatalf("prompt copies again: timeout %d, want GraftTimeout %d", got, cfg.GraftTimeout)
+	}
+}
+
+// End to end: an IHave for a block arrives, the eager copy two ticks
+// later; after a few such blocks the peer stops grafting them.
+func TestLateEagerCopiesAreNotGrafted(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	net := seededNet(t, 3, cfg, 33)
+	net.ticks(2) // neighbour sets
+	p := net.peers[2].p
+	net.collect(net.peers[2])
+	chain := makeChain(testOrderer, 16, 33)
+	announcer, parent := fakeID(0), fakeID(1)
+	grafts := 0
+	for i, b := range chain {
+		key := blockKey{number: uint64(i), hash: [32]byte(ledger.HeaderHash(b))}
+		p.Step(announcer, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
+			Number: key.number, Hash: key.hash[:], Hops: 1}}}), 0)
+		for range 2 {
+			p.Tick()
+			for _, m := range p.Ready().Messages {
+				if msg, err := decode(m.Env); err == nil && msg.GetGraft() != nil && len(msg.GetGraft().GetHash()) > 0 {
+					grafts++
+					if i >= 10 {
+						t.Fatalf("block %d grafted although eager copies have been arriving 2 ticks late (timeout %d)", i, p.GraftTimeout())
+					}
+				}
+			}
+		}
+		p.Step(parent, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Block{Block: &pb.BlockMessage{Block: b, Hops: 1}}}), 0)
+		p.Ready()
+	}
+	if p.Height() != uint64(len(chain)) {
+		t.Fatalf("height %d, want %d", p.Height(), len(chain))
+	}
+	t.Logf("grafts of in-flight blocks before the timeout adapted: %d; timeout now %d ticks", grafts, p.GraftTimeout())
 }
