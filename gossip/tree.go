@@ -81,7 +81,6 @@ func (p *Peer) observeLate(late uint64) {
 // GraftTimeout is the current adaptive graft timeout in ticks (tree mode).
 func (p *Peer) GraftTimeout() int { return int(p.graftTimeout()) }
 
-
 func (p *Peer) neighbours() int { return len(p.eager.ids) + len(p.lazy.ids) }
 
 // treeForward pushes a new block to the eager neighbours and announces it
