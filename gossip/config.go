@@ -98,6 +98,11 @@ type Config struct {
 
 	// PullEnabled turns the pull engine on; off, only push moves blocks.
 	PullEnabled bool
+	// PullOnGap starts a pull round at once, rather than at the next
+	// PullInterval, when the peer has been stuck behind (a gap in its
+	// reorder buffer, or live members advertising more blocks) for longer
+	// than the graft timeout.
+	PullOnGap bool
 	// Pull configures the pull engine (used when PullEnabled).
 	Pull pull.Config
 	// Election configures leader election. Its Org defaults to the peer's.
@@ -134,6 +139,7 @@ func DefaultConfig() Config {
 		MaxOffences:        3,                      // tolerate a bug or two, not a campaign
 		BanTicks:           600,                    // ignore an offender for 60 s
 		PullEnabled:        true,                   // repair is what makes delivery 1.0
+		PullOnGap:          true,                   // a restarted or cut-off peer catches up in a round trip, not up to a second later
 		Pull:               pull.DefaultConfig(),
 		Election:           election.DefaultConfig(),
 	}
@@ -149,8 +155,9 @@ func FabricConfig() Config {
 	c.Expiration = 250   // 25 s
 	c.ReconnectInterval = 250
 	c.Fanout = 3
-	c.MaxHops = 64 // Fabric has no hop limit
-	c.Tree = false // Fabric pushes each block once to Fanout random peers
+	c.MaxHops = 64      // Fabric has no hop limit
+	c.Tree = false      // Fabric pushes each block once to Fanout random peers
+	c.PullOnGap = false // Fabric pulls on its interval only
 	c.Pull = pull.FabricConfig()
 	c.Election = election.FabricConfig()
 	return c

@@ -18,6 +18,11 @@ type engines struct {
 	pullLive       []pull.PeerInfo
 	orgCands       []election.Candidate
 	heightsChanged bool
+	// bestHeight is the greatest height a live member advertises.
+	bestHeight uint64
+	// stuckSince is the tick since which we have been behind (a gap in
+	// the buffer, or members ahead) at height stuckAt; 0 if not behind.
+	stuckSince, stuckAt, lastPullSoon uint64
 }
 
 func (p *Peer) initEngines() error {
@@ -57,6 +62,7 @@ func (p *Peer) tickEngines() {
 		if p.viewsDirty || p.heightsChanged || p.pullLive == nil {
 			p.rebuildEngineViews()
 		}
+		p.maybePullSoon()
 		p.sendPull(p.pull.Tick(p.pullLive))
 	} else if p.viewsDirty || p.heightsChanged || p.orgCands == nil {
 		p.rebuildEngineViews()
@@ -72,14 +78,33 @@ func (p *Peer) tickEngines() {
 
 func (p *Peer) rebuildEngineViews() {
 	p.pullLive, p.orgCands = p.pullLive[:0], p.orgCands[:0]
+	p.bestHeight = 0
 	for _, id := range p.liveAll.ids {
 		m := p.members[id]
+		p.bestHeight = max(p.bestHeight, m.height)
 		p.pullLive = append(p.pullLive, pull.PeerInfo{ID: id, Height: m.height, Incarnation: m.inc})
 		if m.info.GetOrg() == p.self.Org {
 			p.orgCands = append(p.orgCands, election.Candidate{ID: id, Height: m.height})
 		}
 	}
 	p.heightsChanged, p.viewsDirty = false, false
+}
+
+// maybePullSoon starts a pull round early (Config.PullOnGap) when we have
+// been stuck behind for longer than a graft would take: a gap in the
+// reorder buffer, or live members advertising blocks we lack (a restarted
+// peer). Catching up then takes a round trip, not up to PullInterval.
+func (p *Peer) maybePullSoon() {
+	behind := len(p.buffer) > 0 || p.bestHeight > p.height+1 // +1: the next block may be in flight
+	switch {
+	case !p.cfg.PullOnGap || !behind:
+		p.stuckSince = 0
+	case p.stuckSince == 0 || p.stuckAt != p.height:
+		p.stuckSince, p.stuckAt = p.now, p.height // progress restarts the clock
+	case p.now-p.stuckSince > p.graftTimeout() && p.now-p.lastPullSoon > uint64(p.cfg.Pull.DigestWait)+1:
+		p.pull.PullSoon()
+		p.lastPullSoon = p.now
+	}
 }
 
 func (p *Peer) checkLeader() {

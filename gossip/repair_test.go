@@ -115,3 +115,43 @@ func TestOneLeaderPerOrg(t *testing.T) {
 		}
 	}
 }
+
+// A peer cut off for a while comes back: the next pushed block leaves a
+// gap in its buffer, and with PullOnGap it pulls the missing blocks a
+// graft timeout plus a pull round trip later instead of waiting for its
+// next scheduled round (PullInterval).
+func TestPullOnGapCatchesUpWithinARoundTrip(t *testing.T) {
+	catchUp := func(onGap bool) int {
+		cfg := DefaultConfig()
+		cfg.PullOnGap = onGap
+		cfg.Pull.PullInterval = 50 // far from the bound below either way
+		net := seededNet(t, 20, cfg, 34)
+		chain := makeChain(testOrderer, 16, 34)
+		for _, b := range chain[:5] {
+			net.inject(0, b)
+			net.tick()
+		}
+		victim := net.peers[7]
+		victim.down = true
+		for _, b := range chain[5:15] {
+			net.inject(0, b)
+		}
+		victim.down = false
+		net.inject(0, chain[15])
+		start := net.now
+		for victim.p.Height() < uint64(len(chain)) && net.now < start+200 {
+			net.tick()
+		}
+		if victim.p.Height() != uint64(len(chain)) {
+			t.Fatalf("onGap %v: victim at height %d of %d after 200 ticks", onGap, victim.p.Height(), len(chain))
+		}
+		checkPrefix(t, victim, chain)
+		return net.now - start
+	}
+	fast, slow := catchUp(true), catchUp(false)
+	t.Logf("caught up %d ticks after the gap with PullOnGap, %d without", fast, slow)
+	cfg := DefaultConfig()
+	if bound := cfg.GraftTimeout + cfg.Pull.DigestWait + 4; fast > bound {
+		t.Fatalf("PullOnGap: caught up after %d ticks, want <= %d", fast, bound)
+	}
+}

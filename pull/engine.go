@@ -173,6 +173,16 @@ func (e *Engine) OnCommitted(height uint64) {
 	e.digest.valid = false
 }
 
+// PullSoon brings the next pull round forward to the next tick, unless a
+// round is already under way: the caller knows it is behind (a gap in its
+// reorder buffer, or peers advertising a greater height) and should not
+// wait out PullInterval. The regular rounds keep their rhythm afterwards.
+func (e *Engine) PullSoon() {
+	if len(e.rounds) == 0 && e.nextPull > e.now+1 {
+		e.nextPull = e.now + 1
+	}
+}
+
 // Stats returns the counters so far.
 func (e *Engine) Stats() Stats { return e.stats }
 

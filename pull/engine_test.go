@@ -199,3 +199,36 @@ func TestPullSpreadsRequests(t *testing.T) {
 		t.Fatalf("asked %d blocks, want the 60 missing [100, 160)", len(asked))
 	}
 }
+
+// PullSoon starts a round at the next tick instead of waiting out
+// PullInterval, but never while a round is under way.
+func TestPullSoonBringsTheRoundForward(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullInterval = 50
+	e, _ := newTestEngine(t, cfg, 0)
+	live := []PeerInfo{{ID: pid(1), Height: 5}, {ID: pid(2), Height: 5}}
+	hellos := func(outs []Out) int {
+		n := 0
+		for _, o := range outs {
+			if o.Msg.GetPullHello() != nil {
+				n++
+			}
+		}
+		return n
+	}
+	// Let the first scheduled round pass, then stay quiet.
+	for range cfg.PullInterval + cfg.NonceTTL + 1 {
+		e.Tick(live)
+	}
+	if n := hellos(e.Tick(live)); n != 0 {
+		t.Fatalf("%d hellos between rounds", n)
+	}
+	e.PullSoon()
+	if n := hellos(e.Tick(live)); n == 0 {
+		t.Fatal("PullSoon: no hello at the next tick")
+	}
+	e.PullSoon() // a round is under way: no second one
+	if n := hellos(e.Tick(live)); n != 0 {
+		t.Fatalf("PullSoon during a round started another (%d hellos)", n)
+	}
+}
