@@ -17,8 +17,12 @@
 //     MaxLag blocks behind the best height it knows of neither proposes nor
 //     beats anyone, so leadership never goes to a peer far behind (one of the
 //     reasons Fabric gave up its gossip).
+//   - With PreferUpToDate, a peer does not propose while membership lists a
+//     live, up-to-date peer with a lower ID (it would win anyway), for up to
+//     LeaderAliveThreshold ticks: at start-up one peer proposes, not all.
 //   - The leader declares itself every DeclarationInterval ticks. A follower
-//     that hears no declaration for LeaderAliveThreshold ticks forgets the
+//     that hears no declaration for LeaderAliveThreshold ticks (plus
+//     LeaderGrace while membership still lists the leader) forgets the
 //     leader and proposes itself.
 //   - Two leaders (after a partition heals) settle by PKI-ID: the one with the
 //     higher ID steps down when it hears the other's declaration.

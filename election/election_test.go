@@ -380,3 +380,21 @@ func TestStepIgnoresBadMessages(t *testing.T) {
 		t.Fatalf("replayed declarations kept a silent leader alive")
 	}
 }
+
+// At start-up only the best candidate proposes: the others see a live,
+// up-to-date peer with a lower ID in membership and hold back, so an org of
+// N costs one peer's proposals, not N peers' broadcasts to every other.
+func TestOnlyTheBestCandidateProposesAtStart(t *testing.T) {
+	cfg := DefaultConfig()
+	c := newCluster(t, cfg, 10, 9)
+	if l, _ := c.runUntilAgreed(cfg.StartupGrace + cfg.ElectionDuration + 2); l != 0 {
+		t.Fatalf("leader %d, want 0", l)
+	}
+	if most := cfg.ElectionDuration/cfg.DeclarationInterval + 2; c.sent > most {
+		t.Fatalf("%d leadership messages until agreement, want at most %d (engine 0's alone)", c.sent, most)
+	}
+	f := FabricConfig() // Fabric: everyone proposes
+	cf := newCluster(t, f, 10, 9)
+	cf.runUntilAgreed(f.StartupGrace + f.ElectionDuration + 2)
+	t.Logf("messages until agreement: %d (default), %d (fabric: every peer proposes)", c.sent, cf.sent)
+}

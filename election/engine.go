@@ -46,11 +46,13 @@ type Engine struct {
 	declareNow bool  // a rival proposal or declaration was heard: declare at the next tick
 
 	proposing     bool
-	fallback      bool  // proposing although behind: no up-to-date peer did
-	electionStart int64 // tick our current proposal round began
-	lastSent      int64 // tick of our last proposal or declaration
-	quietUntil    int64 // no proposal before this tick (after Yield or a lost round)
-	behindSince   int64 // first tick we were leaderless but too far behind to propose; -1 if not
+	fallback      bool           // proposing although behind: no up-to-date peer did
+	electionStart int64          // tick our current proposal round began
+	lastSent      int64          // tick of our last proposal or declaration
+	quietUntil    int64          // no proposal before this tick (after Yield or a lost round)
+	behindSince   int64          // first tick we were leaderless but too far behind to propose; -1 if not
+	deferSince    int64          // first tick we held back for a better live candidate; -1 if not
+	deposed       identity.PKIID // the last leader we gave up on for silence: never deferred to
 
 	peers map[identity.PKIID]*peerState
 }
@@ -73,6 +75,7 @@ func New(cfg Config, self identity.PKIID, rng *rand.Rand) (*Engine, error) {
 		incarnation: rng.Uint64(),
 		lastSent:    -1 << 62,
 		behindSince: -1,
+		deferSince:  -1,
 		peers:       make(map[identity.PKIID]*peerState),
 	}, nil
 }
@@ -138,6 +141,7 @@ func (e *Engine) Tick(orgPeers []Candidate, selfHeight uint64) []*pb.LeadershipM
 			return nil // on time, or late but membership still hears it
 		}
 		e.hasLeader = false // the leader is silent: presumed dead
+		e.deposed = e.leader
 	}
 	if e.now <= int64(e.cfg.StartupGrace) || e.now < e.quietUntil {
 		return nil
@@ -145,7 +149,34 @@ func (e *Engine) Tick(orgPeers []Candidate, selfHeight uint64) []*pb.LeadershipM
 	if e.proposing {
 		return e.continueRound(best)
 	}
+	if e.cfg.PreferUpToDate && e.deferToBetter(orgPeers, best) {
+		return nil
+	}
 	return e.maybePropose(best)
+}
+
+// deferToBetter holds our proposal back while membership lists a live,
+// up-to-date candidate with a lower PKI-ID, which would win anyway: at
+// start-up only the best peer proposes, instead of every peer broadcasting
+// to every other (N^2 signed messages, and as many connections, on a busy
+// start). If that candidate stays silent for LeaderAliveThreshold ticks,
+// we propose after all.
+func (e *Engine) deferToBetter(orgPeers []Candidate, best uint64) bool {
+	better := false
+	for _, c := range orgPeers {
+		if c.ID != e.self && c.ID != e.deposed && c.ID.Less(e.self) && e.upToDate(c.Height, best) {
+			better = true
+			break
+		}
+	}
+	switch {
+	case !better:
+		e.deferSince = -1
+		return false
+	case e.deferSince < 0:
+		e.deferSince = e.now
+	}
+	return e.now-e.deferSince < int64(e.cfg.LeaderAliveThreshold)
 }
 
 // maybePropose starts a proposal round if this peer may lead.
@@ -255,6 +286,7 @@ func (e *Engine) follow(leader identity.PKIID) {
 	e.lastHeard = e.now
 	e.proposing = false
 	e.behindSince = -1
+	e.deferSince = -1
 }
 
 // send builds our next proposal or declaration.
