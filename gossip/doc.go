@@ -23,11 +23,17 @@
 // prunes the link that brought it, so after the first block (the genesis
 // block, during warm-up) the eager links form a tree rooted at the leader
 // and each peer gets about one copy. A peer that hears an IHave for a block
-// it still lacks GraftTimeout ticks later grafts the announcer (send it,
+// it still lacks a graft timeout later grafts the announcer (send it,
 // and push to me from now on): a lost copy or a dead parent costs one
-// round trip, and the tree repairs itself. Dead neighbours are replaced
-// from the live members every tick. Pull, from the ledger by height, is
-// the repair path behind both.
+// round trip, and the tree repairs itself. The graft timeout adapts
+// between GraftTimeout and MaxGraftTimeout to how late eager copies
+// arrive after their IHave, so that a busy machine does not graft blocks
+// already on their way. Dead neighbours are replaced from the live
+// members every tick. Pull, from the ledger by height (digests cover the
+// DigestWindow blocks around each peer's height, state transfer streams
+// pipelined ranges beyond), is the repair path behind both; with
+// PullOnGap a peer stuck behind pulls at once rather than at its next
+// interval.
 //
 // Fabric's mode (Tree off, FabricConfig) forwards a new block once to
 // Fanout random live peers of its org, which reaches the fraction
