@@ -35,6 +35,9 @@ type treeState struct {
 	// eager copy that arrives after the grafted one.
 	grafted    map[uint64]graftRecord
 	graftOrder []uint64
+	// observedTo: blocks below it have taught the timeout already (one
+	// observation per block, whichever came first).
+	observedTo uint64
 }
 
 type missingBlock struct {
@@ -65,6 +68,16 @@ func (t *treeState) initTree() {
 func (p *Peer) graftTimeout() uint64 {
 	t := p.lateX8/8 + 1 // rounded down: copies that only sometimes cross a tick boundary do not slow every graft
 	return min(max(t, uint64(p.cfg.GraftTimeout)), uint64(p.cfg.MaxGraftTimeout))
+}
+
+// observeBlock records, once per block, how late block n's eager copy was
+// after its first IHave (0 when the copy came first).
+func (p *Peer) observeBlock(n, late uint64) {
+	if n < p.observedTo {
+		return
+	}
+	p.observedTo = n + 1
+	p.observeLate(late)
 }
 
 // observeLate records that an eager copy arrived late ticks after the
@@ -98,9 +111,9 @@ func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, hops 
 		g, grafted := p.grafted[key.number]
 		switch {
 		case m != nil && !m.grafted:
-			p.observeLate(p.now - m.first)
+			p.observeBlock(key.number, p.now-m.first)
 		case grafted && g.to != from:
-			p.observeLate(p.now - g.first)
+			p.observeBlock(key.number, p.now-g.first)
 			delete(p.grafted, key.number)
 		}
 	}
@@ -139,7 +152,7 @@ func (p *Peer) treeDuplicate(from identity.PKIID, n uint64) {
 	}
 	if g, ok := p.grafted[n]; ok && g.to != from {
 		// The eager copy of a block we grafted: we grafted too early.
-		p.observeLate(p.now - g.first)
+		p.observeBlock(n, p.now-g.first)
 		delete(p.grafted, n)
 	}
 	if p.eager.set(from, false) {
@@ -178,11 +191,15 @@ func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
 		}
 	case *pb.GossipMessage_Ihave:
 		ih := c.Ihave
-		if len(ih.GetHash()) != 32 || p.Have(ih.GetNumber()) {
+		if len(ih.GetHash()) != 32 {
 			return
 		}
 		key := blockKey{number: ih.GetNumber(), hash: [32]byte(ih.GetHash())}
-		if p.store.has(key) {
+		if p.Have(ih.GetNumber()) || p.store.has(key) {
+			// The copy beat its first IHave: eager copies are on time.
+			if ih.GetNumber() < p.height+uint64(p.cfg.ReorderWindow) {
+				p.observeBlock(ih.GetNumber(), 0)
+			}
 			return
 		}
 		m := p.missing[key]

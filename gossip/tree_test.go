@@ -159,5 +159,24 @@ func TestLateEagerCopiesAreNotGrafted(t *testing.T) {
 	if p.Height() != uint64(len(chain)) {
 		t.Fatalf("height %d, want %d", p.Height(), len(chain))
 	}
-	t.Logf("grafts of in-flight blocks before the timeout adapted: %d; timeout now %d ticks", grafts, p.GraftTimeout())
+	late := p.GraftTimeout()
+	t.Logf("grafts of in-flight blocks before the timeout adapted: %d; timeout now %d ticks", grafts, late)
+
+	// Eager copies on time again (each before its IHave): the timeout
+	// comes back down, so a lost copy is grafted quickly again.
+	more := makeChain(testOrderer, len(chain)+16, 33)[len(chain):]
+	for _, b := range more {
+		p.Step(parent, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Block{Block: &pb.BlockMessage{Block: b, Hops: 1}}}), 0)
+		h := ledger.HeaderHash(b)
+		n, _ := parseNumber(b)
+		p.Step(announcer, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{Number: n, Hash: h, Hops: 1}}}), 0)
+		p.Tick()
+		p.Ready()
+	}
+	if p.Height() != uint64(len(chain)+len(more)) {
+		t.Fatalf("height %d, want %d", p.Height(), len(chain)+len(more))
+	}
+	if got := p.GraftTimeout(); got != cfg.GraftTimeout || late <= cfg.GraftTimeout {
+		t.Fatalf("timeout %d while late, %d once copies are on time again; want > %d then %d", late, got, cfg.GraftTimeout, cfg.GraftTimeout)
+	}
 }
