@@ -76,6 +76,12 @@ type Config struct {
 	// GraftTimeout is how many ticks after an IHave a missing block is
 	// grafted from its announcer (tree mode).
 	GraftTimeout int
+	// IHaveDelay holds a peer's IHave announcements for this many ticks
+	// (tree mode), so that an eager copy, which carries the whole block,
+	// gets a head start over the few-byte announcement of it: with big
+	// blocks an IHave sent at once outruns the copy and gets the block
+	// grafted (sent twice). 0 announces at once.
+	IHaveDelay int
 	// MaxGraftTimeout caps the adaptive graft timeout: a peer waits as
 	// long after an IHave as eager copies have lately been arriving late,
 	// plus one tick, but at least GraftTimeout and at most this.
@@ -132,6 +138,7 @@ func DefaultConfig() Config {
 		Tree:               true,                   // about one full copy per peer (amplification ~1.1 vs ~Fanout for random push)
 		TreeLazy:           3,                      // three announcers of every block: a dead parent is noticed at once
 		GraftTimeout:       1,                      // graft at the next tick (0-100 ms after the IHave): a lost eager copy costs one RTT more, not a pull round
+		IHaveDelay:         1,                      // announce at the next tick: a big block's eager copy gets 0-100 ms of head start
 		MaxGraftTimeout:    8,                      // 800 ms: even on a saturated machine a lost copy is grafted before pull's 1 s round
 		StoreSize:          4096,                   // blocks remembered for dedupe: minutes of traffic at 10 blocks/s
 		StoreTTL:           3000,                   // 5 min: late duplicates past this are re-verified, never re-committed
@@ -191,6 +198,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxGraftTimeout < c.GraftTimeout {
 		return fmt.Errorf("%w: MaxGraftTimeout (%d) is below GraftTimeout (%d); raise it", ErrInvalidConfig, c.MaxGraftTimeout, c.GraftTimeout)
+	}
+	if c.IHaveDelay < 0 {
+		return fmt.Errorf("%w: IHaveDelay is %d, must be 0 (announce at once) or more", ErrInvalidConfig, c.IHaveDelay)
 	}
 	if c.TreeLazy < 0 {
 		return fmt.Errorf("%w: TreeLazy is %d, must be 0 or more", ErrInvalidConfig, c.TreeLazy)

@@ -124,6 +124,7 @@ func TestPullOnGapCatchesUpWithinARoundTrip(t *testing.T) {
 	catchUp := func(onGap bool) int {
 		cfg := DefaultConfig()
 		cfg.PullOnGap = onGap
+		cfg.IHaveDelay = 0         // announcements go out while the victim is down, and are lost
 		cfg.Pull.PullInterval = 50 // far from the bound below either way
 		net := seededNet(t, 20, cfg, 34)
 		chain := makeChain(testOrderer, 16, 34)

@@ -38,6 +38,14 @@ type treeState struct {
 	// observedTo: blocks below it have taught the timeout already (one
 	// observation per block, whichever came first).
 	observedTo uint64
+	// ihaves wait IHaveDelay ticks before they go out, in order.
+	ihaves []queuedIHave
+}
+
+type queuedIHave struct {
+	env  *pb.Envelope
+	from identity.PKIID
+	due  uint64
 }
 
 type missingBlock struct {
@@ -137,10 +145,32 @@ func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, hops 
 	ihave := envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
 		Number: key.number, Hash: key.hash[:], Hops: hops + 1,
 	}}})
+	if p.cfg.IHaveDelay > 0 && len(p.ihaves) < maxMissing {
+		p.ihaves = append(p.ihaves, queuedIHave{env: ihave, from: from, due: p.now + uint64(p.cfg.IHaveDelay)})
+		return
+	}
+	p.announce(ihave, from)
+}
+
+// announce sends an IHave to the lazy neighbours other than from.
+func (p *Peer) announce(ihave *pb.Envelope, from identity.PKIID) {
 	for _, id := range p.lazy.ids {
 		if id != from {
 			p.send(id, ihave)
 		}
+	}
+}
+
+// flushIHaves sends the announcements whose IHaveDelay has passed.
+func (p *Peer) flushIHaves() {
+	i := 0
+	for ; i < len(p.ihaves) && p.ihaves[i].due <= p.now; i++ {
+		p.announce(p.ihaves[i].env, p.ihaves[i].from)
+	}
+	if i > 0 {
+		n := copy(p.ihaves, p.ihaves[i:])
+		clear(p.ihaves[n:])
+		p.ihaves = p.ihaves[:n]
 	}
 }
 
@@ -262,6 +292,7 @@ func (p *Peer) tickTree() {
 		}
 	}
 	p.fillNeighbours()
+	p.flushIHaves()
 	keep := p.missOrder[:0]
 	for _, key := range p.missOrder {
 		m := p.missing[key]

@@ -180,3 +180,46 @@ func TestLateEagerCopiesAreNotGrafted(t *testing.T) {
 		t.Fatalf("timeout %d while late, %d once copies are on time again; want > %d then %d", late, got, cfg.GraftTimeout, cfg.GraftTimeout)
 	}
 }
+
+// IHaves wait IHaveDelay ticks (the eager copy's head start); 0 sends
+// them with the block.
+func TestIHaveDelay(t *testing.T) {
+	for _, delay := range []int{0, 1, 3} {
+		cfg := DefaultConfig()
+		cfg.PullEnabled = false
+		cfg.IHaveDelay = delay
+		net := seededNet(t, 12, cfg, 35)
+		net.ticks(2)
+		p := net.peers[0].p
+		net.collect(net.peers[0])
+		if len(p.lazy.ids) == 0 {
+			t.Fatal("no lazy neighbours")
+		}
+		ihaves := func() int {
+			n := 0
+			for _, m := range p.Ready().Messages {
+				if msg, err := decode(m.Env); err == nil && msg.GetIhave() != nil {
+					n++
+				}
+			}
+			return n
+		}
+		if err := p.InjectBlock(makeChain(testOrderer, 1, 35)[0]); err != nil {
+			t.Fatal(err)
+		}
+		got := []int{ihaves()}
+		for range delay {
+			p.Tick()
+			got = append(got, ihaves())
+		}
+		for i, n := range got {
+			want := 0
+			if i == delay {
+				want = len(p.lazy.ids)
+			}
+			if n != want {
+				t.Fatalf("IHaveDelay %d: %d IHaves %d ticks after the block, want %d (all: %v)", delay, n, i, want, got)
+			}
+		}
+	}
+}
