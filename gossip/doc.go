@@ -27,8 +27,9 @@
 // and push to me from now on): a lost copy or a dead parent costs one
 // round trip, and the tree repairs itself. The graft timeout adapts
 // between GraftTimeout and MaxGraftTimeout to how late eager copies
-// arrive after their IHave, so that a busy machine does not graft blocks
-// already on their way. Dead neighbours are replaced from the live
+// arrive after their IHave, and IHaves go out IHaveDelay ticks after the
+// block, so that big blocks or a busy machine do not get blocks grafted
+// that are already on their way. Dead neighbours are replaced from the live
 // members every tick. Pull, from the ledger by height (digests cover the
 // DigestWindow blocks around each peer's height, state transfer streams
 // pipelined ranges beyond), is the repair path behind both; with
