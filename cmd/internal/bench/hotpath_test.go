@@ -50,7 +50,9 @@ func chain(b *testing.B, n, size int) ([]*pb.Block, ledger.BlockVerifier) {
 
 func newBenchPeer(b *testing.B, v ledger.BlockVerifier, id identity.PKIID) *gossip.Peer {
 	b.Helper()
-	p, err := gossip.NewPeer(gossip.DefaultConfig(), gossip.Self{ID: id, Org: "org1", Endpoint: "self"}, gossip.PeerDeps{
+	cfg := gossip.DefaultConfig()
+	cfg.Tree = false // random push to Fanout: the hot path these benchmarks measure (tree push became the default)
+	p, err := gossip.NewPeer(cfg, gossip.Self{ID: id, Org: "org1", Endpoint: "self"}, gossip.PeerDeps{
 		Ledger: ledger.OpenMemory(v), Verifier: v, Crypto: gossip.NopCrypto{}, Rand: rand.New(rand.NewPCG(3, 4)),
 	})
 	if err != nil {
