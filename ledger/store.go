@@ -117,9 +117,10 @@ type Store struct {
 
 	appendMu sync.Mutex // serialises Append, held across the synced write
 
-	mu     sync.RWMutex // guards tip and closed
-	tip    TipInfo
-	closed bool
+	mu       sync.RWMutex // guards tip, closed and writeErr
+	tip      TipInfo
+	closed   bool
+	writeErr error // the last failed commit's error; nil after a commit succeeds
 }
 
 // Open opens (creating if needed) the ledger in dir with DefaultConfig,
@@ -242,12 +243,27 @@ func (s *Store) Append(b *pb.Block) error {
 	batch.Put(hashKey(a.tip.CurrentHash), encodeNumber(a.number))
 	batch.Put(keyTip, encodeTip(a.tip))
 	if err := s.db.Write(batch, syncWrite); err != nil {
-		return s.dbError(fmt.Sprintf("commit block %d", a.number), err)
+		err = s.dbError(fmt.Sprintf("commit block %d", a.number), err)
+		s.mu.Lock()
+		s.writeErr = err
+		s.mu.Unlock()
+		return err
 	}
 	s.mu.Lock()
 	s.tip = a.tip
+	s.writeErr = nil
 	s.mu.Unlock()
 	return nil
+}
+
+// Err returns the error of the last commit that failed to reach the disk
+// (a full disk, an I/O error), or nil once a later commit succeeds. Health
+// checks report it: a ledger that cannot be written is still readable, so
+// reading the tip back does not show the fault.
+func (s *Store) Err() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.writeErr
 }
 
 // Height implements Ledger.

@@ -143,9 +143,7 @@ func TestFaultLedgerDiskFull(t *testing.T) {
 	o, _ := f.converge(60 * time.Second)
 	recovery(t, "ledger disk full", time.Since(start), fmt.Sprintf("%s, height %d", victim.Name, o.Height))
 	if !reported {
-		t.Skipf("needs a ledger health hook: the peer kept answering 200 on /healthz while its ledger "+
-			"could not be written (tmpfs %s full); the ledger check must fail with the last Append I/O error "+
-			"(cmd/internal/node ledgerCheck, or a Store.Err() latched by ledger.Store.Append). "+
-			"Everything else held: it stopped committing, corrupted nothing, and caught up after restart.", opts)
+		t.Errorf("the peer kept answering 200 on /healthz while its ledger could not be written (tmpfs %s full): "+
+			"/healthz must say 503 and name the ledger (ledger.Store.Err through cmd/internal/node's ledgerCheck)", opts)
 	}
 }

@@ -190,11 +190,16 @@ type Status struct {
 	IsLeader  bool   `json:"is_leader,omitempty"`
 }
 
-// ledgerCheck reads the tip block back: a closed or broken store fails.
+// ledgerCheck fails when the last commit could not be written (a full
+// disk) or the tip block cannot be read back (a closed or broken store).
 func ledgerCheck(l interface {
 	Height() uint64
 	Block(uint64) (*pb.Block, error)
+	Err() error
 }) error {
+	if err := l.Err(); err != nil {
+		return fmt.Errorf("cannot write: %v", err)
+	}
 	h := l.Height()
 	if h == 0 {
 		return nil
