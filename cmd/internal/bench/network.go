@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -55,7 +54,7 @@ type peerNode struct {
 	node     *gossip.Node
 	tr       *countingTransport
 	src      countingSource
-	crypto   mspCrypto
+	crypto   *gossip.MSPCrypto
 	srv      *grpc.Server // grpc transport only
 	ctr      *counters
 	done     chan struct{} // closed when the node's Run returns
@@ -231,7 +230,7 @@ func (n *network) newPeer(i int, id *identity.Identity, bundle *identity.Bundle)
 	}
 	p.tr = newCountingTransport(inner, p.ctr)
 	p.src = countingSource{src: src, c: p.ctr}
-	p.crypto = mspCrypto{id: id, msp: msp}
+	p.crypto = gossip.NewMSPCrypto(id, msp)
 	return p, nil
 }
 
@@ -314,30 +313,6 @@ func (n *network) stopAll() {
 	if n.dir != "" {
 		os.RemoveAll(n.dir)
 	}
-}
-
-// mspCrypto signs with a peer's key and verifies members through the MSP
-// (as cmd/internal/node does for a real peer).
-type mspCrypto struct {
-	id  *identity.Identity
-	msp *identity.MSP
-}
-
-func (c mspCrypto) Sign(payload []byte) []byte { return c.id.Sign(payload) }
-
-func (c mspCrypto) Verify(m *pb.Member, payload, signature []byte) error {
-	mem, err := c.msp.VerifySignature(m.GetCertificate(), payload, signature)
-	if err != nil {
-		return err
-	}
-	id, err := identity.PKIIDFromBytes(m.GetPkiId())
-	if err != nil {
-		return err
-	}
-	if id != mem.ID || m.GetOrg() != mem.Org {
-		return errors.New("member's claimed PKI-ID or org does not match its certificate")
-	}
-	return nil
 }
 
 // publisher tells local deliver sources (mem transport) that the orderer

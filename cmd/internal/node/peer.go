@@ -16,32 +16,6 @@ import (
 	pb "github.com/blockgossip/blockgossip/protos"
 )
 
-// mspCrypto signs with the node's key and verifies members through the MSP.
-type mspCrypto struct {
-	id  *identity.Identity
-	msp *identity.MSP
-}
-
-func (c mspCrypto) Sign(payload []byte) []byte { return c.id.Sign(payload) }
-
-func (c mspCrypto) Verify(m *pb.Member, payload, signature []byte) error {
-	mem, err := c.msp.VerifySignature(m.GetCertificate(), payload, signature)
-	if err != nil {
-		return err
-	}
-	id, err := identity.PKIIDFromBytes(m.GetPkiId())
-	if err != nil {
-		return err
-	}
-	if id != mem.ID {
-		return fmt.Errorf("member claims pki-id %s but its certificate is %s", id, mem.ID)
-	}
-	if m.GetOrg() != mem.Org {
-		return fmt.Errorf("member claims org %q but its certificate says %q", m.GetOrg(), mem.Org)
-	}
-	return nil
-}
-
 // adminServer answers Admin.LedgerInfo from the peer's ledger.
 type adminServer struct {
 	pb.UnimplementedAdminServer
@@ -104,7 +78,7 @@ func RunPeer(ctx context.Context, c PeerConfig, logger *slog.Logger, level *slog
 		Transport:    transport,
 		Ledger:       store,
 		Verifier:     m.verifier,
-		Crypto:       mspCrypto{id: m.id, msp: m.msp},
+		Crypto:       gossip.NewMSPCrypto(m.id, m.msp),
 		Self:         gossip.Self{ID: m.id.ID, Endpoint: endpoint, Org: m.id.Org, Cert: m.id.CertDER},
 		Incarnations: &gossip.FileIncarnationStore{Path: c.Peer.IncarnationFile},
 		Bootstrap:    c.Peer.Bootstrap,
