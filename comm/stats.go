@@ -12,6 +12,12 @@ type Counter struct {
 	Bytes uint64
 }
 
+// Add counts one envelope of size bytes.
+func (c *Counter) Add(size int) {
+	c.Msgs++
+	c.Bytes += uint64(size)
+}
+
 // Plus returns the sum of two counters.
 func (c Counter) Plus(d Counter) Counter {
 	return Counter{Msgs: c.Msgs + d.Msgs, Bytes: c.Bytes + d.Bytes}

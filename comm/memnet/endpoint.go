@@ -53,20 +53,20 @@ func (e *Endpoint) Send(to comm.Peer, env *pb.Envelope) error {
 	}
 	size := proto.Size(env)
 	st := n.stat(e.id)
-	st.Sent.add(size)
+	st.Sent.Add(size)
 	if to.ID.IsZero() && to.Endpoint == "" {
-		st.Lost.add(size)
+		st.Lost.Add(size)
 		return comm.ErrUnknown
 	}
 	dst := n.resolveLocked(e, to)
 	if dst == nil || dst == e || n.partitionedLocked(e.id, dst.id) {
-		st.Lost.add(size)
+		st.Lost.Add(size)
 		return nil
 	}
 	gen := n.connectLocked(e, dst)
 	ls := n.linkLocked(e.id, dst.id)
 	if p := n.lossLocked(e.id, dst.id); p > 0 && ls.rng.Float64() < p {
-		st.Lost.add(size)
+		st.Lost.Add(size)
 		return nil
 	}
 	if !n.cfg.ShareEnvelopes {

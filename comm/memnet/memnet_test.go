@@ -81,8 +81,8 @@ func TestZeroLatencyDeliversInsideSend(t *testing.T) {
 	require.Equal(t, proto.Size(sent), m.Size)
 
 	st := nw.Stats()
-	require.Equal(t, Counter{1, uint64(m.Size)}, st.Members[pid(0)].Sent)
-	require.Equal(t, Counter{1, uint64(m.Size)}, st.Members[pid(1)].Received)
+	require.Equal(t, Counter{Msgs: 1, Bytes: uint64(m.Size)}, st.Members[pid(0)].Sent)
+	require.Equal(t, Counter{Msgs: 1, Bytes: uint64(m.Size)}, st.Members[pid(1)].Received)
 }
 
 func TestLatencyRunsOnTheVirtualClockAndKeepsLinkOrder(t *testing.T) {

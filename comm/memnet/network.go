@@ -264,13 +264,13 @@ func (n *Network) fire(l link) {
 func (n *Network) deliverLocked(l link, gen uint64, msg comm.Message) {
 	dst, ok := n.members[l.to]
 	if !ok || n.conns[mkpair(l.from, l.to)] != gen {
-		n.stat(l.from).Lost.add(msg.Size)
+		n.stat(l.from).Lost.Add(msg.Size)
 		return
 	}
 	select {
 	case dst.in <- msg:
-		n.stat(l.to).Received.add(msg.Size)
+		n.stat(l.to).Received.Add(msg.Size)
 	default:
-		n.stat(l.to).Dropped.add(msg.Size)
+		n.stat(l.to).Dropped.Add(msg.Size)
 	}
 }

@@ -1,22 +1,13 @@
 package memnet
 
-import "github.com/blockgossip/blockgossip/identity"
+import (
+	"github.com/blockgossip/blockgossip/comm"
+	"github.com/blockgossip/blockgossip/identity"
+)
 
-// Counter counts messages and their bytes (proto.Size of the envelope).
-type Counter struct {
-	Msgs  uint64
-	Bytes uint64
-}
-
-func (c *Counter) add(size int) {
-	c.Msgs++
-	c.Bytes += uint64(size)
-}
-
-// Plus returns the sum of two counters.
-func (c Counter) Plus(d Counter) Counter {
-	return Counter{Msgs: c.Msgs + d.Msgs, Bytes: c.Bytes + d.Bytes}
-}
+// Counter counts messages and their bytes (proto.Size of the envelope),
+// as the gRPC transport's counters do.
+type Counter = comm.Counter
 
 // MemberStats counts one member's traffic since it first joined (restarts
 // keep counting). Over the whole network, once nothing is in flight:
