@@ -145,14 +145,24 @@ func (o Options) Deadline() time.Duration {
 // ParseProfiles splits a comma-separated list of profile names and checks
 // each.
 func ParseProfiles(list string) ([]string, error) {
+	ps, err := SplitProfiles(list, Profiles)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOptions, err)
+	}
+	return ps, nil
+}
+
+// SplitProfiles splits a comma-separated list of profile names, skipping
+// blanks, and refuses a name not in known. The simulator shares it.
+func SplitProfiles(list string, known []string) ([]string, error) {
 	var out []string
 	for _, p := range strings.Split(list, ",") {
 		p = strings.TrimSpace(p)
 		if p == "" {
 			continue
 		}
-		if !slices.Contains(Profiles, p) {
-			return nil, fmt.Errorf("%w: unknown profile %q: use %s", ErrInvalidOptions, p, strings.Join(Profiles, ", "))
+		if !slices.Contains(known, p) {
+			return nil, fmt.Errorf("unknown profile %q: use %s", p, strings.Join(known, ", "))
 		}
 		out = append(out, p)
 	}

@@ -24,17 +24,16 @@ package sim
 import (
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
+	"github.com/blockgossip/blockgossip/cmd/internal/bench"
 	"github.com/blockgossip/blockgossip/gossip"
 )
 
 // Profile names; the same as `blockgossip bench`'s.
 const (
-	ProfileDefault = "default" // gossip.DefaultConfig()
-	ProfileFabric  = "fabric"  // gossip.FabricConfig()
+	ProfileDefault = bench.ProfileDefault // gossip.DefaultConfig()
+	ProfileFabric  = bench.ProfileFabric  // gossip.FabricConfig()
 )
 
 // Profiles lists the profiles the simulator knows, in the order they run.
@@ -132,16 +131,9 @@ func (o Options) Validate() error {
 // ParseProfiles splits a comma-separated list of profile names and checks
 // each; empty means default.
 func ParseProfiles(list string) ([]string, error) {
-	var out []string
-	for _, p := range strings.Split(list, ",") {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			continue
-		}
-		if !slices.Contains(Profiles, p) {
-			return nil, fmt.Errorf("%w: unknown profile %q: use %s", ErrInvalidOptions, p, strings.Join(Profiles, ", "))
-		}
-		out = append(out, p)
+	out, err := bench.SplitProfiles(list, Profiles)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOptions, err)
 	}
 	if len(out) == 0 {
 		out = []string{ProfileDefault}
