@@ -108,9 +108,9 @@ func waitCommits(t *testing.T, i int, node *Node, chain []*pb.Block, from, to in
 // elected and runs the orderer client, and every Node commits all 50 blocks
 // in order. Runs in virtual time.
 func TestNodesOnMemnetCommitEverything(t *testing.T) {
-	tree := DefaultConfig()
-	tree.Tree = true
-	for name, cfg := range map[string]Config{"random push": DefaultConfig(), "tree push": tree} {
+	random := DefaultConfig()
+	random.Tree = false // the default is tree push since issue 11
+	for name, cfg := range map[string]Config{"random push": random, "tree push": DefaultConfig()} {
 		t.Run(name, func(t *testing.T) { testNodesOnMemnet(t, cfg) })
 	}
 }
@@ -120,14 +120,7 @@ func testNodesOnMemnet(t *testing.T, cfg Config) {
 		net := memnet.New(memnet.Config{Seed: 1, Latency: memnet.Fixed(2 * time.Millisecond)})
 		defer net.Close()
 		const n = 10
-		transports := make([]comm.Transport, n)
-		for i := range n {
-			ep, err := net.Join(fakeID(i), fmt.Sprintf("peer%d", i), "org1", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			transports[i] = ep
-		}
+		transports := joinMemnet(t, net, n)
 		chain := makeChain(testOrderer, 50, 12)
 		src := &chainSource{chain: chain, interval: 50 * time.Millisecond}
 		ctx, cancel := context.WithCancel(t.Context())
@@ -166,6 +159,20 @@ func testNodesOnMemnet(t *testing.T, cfg Config) {
 	})
 }
 
+// joinMemnet joins n peers of org1 to net and returns their transports.
+func joinMemnet(t *testing.T, net *memnet.Network, n int) []comm.Transport {
+	t.Helper()
+	transports := make([]comm.Transport, n)
+	for i := range n {
+		ep, err := net.Join(fakeID(i), fmt.Sprintf("peer%d", i), "org1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		transports[i] = ep
+	}
+	return transports
+}
+
 // When the leader crashes, another Node is elected, starts the orderer
 // client from its own height, and the survivors commit the whole chain.
 func TestLeaderCrashHandsOverOrdererClient(t *testing.T) {
@@ -173,14 +180,7 @@ func TestLeaderCrashHandsOverOrdererClient(t *testing.T) {
 		net := memnet.New(memnet.Config{Seed: 2, Latency: memnet.Fixed(2 * time.Millisecond)})
 		defer net.Close()
 		const n = 5
-		transports := make([]comm.Transport, n)
-		for i := range n {
-			ep, err := net.Join(fakeID(i), fmt.Sprintf("peer%d", i), "org1", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			transports[i] = ep
-		}
+		transports := joinMemnet(t, net, n)
 		chain := makeChain(testOrderer, 60, 14)
 		src := &chainSource{chain: chain, interval: 50 * time.Millisecond}
 		ctx, cancel := context.WithCancel(t.Context())
