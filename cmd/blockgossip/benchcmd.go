@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -17,6 +19,7 @@ func newBenchCmd() *cobra.Command {
 	opts := bench.DefaultOptions()
 	var (
 		profile, compare, jsonPath, plotPath, child string
+		cpuProfile                                  string
 		grid, verbose                               bool
 	)
 	c := &cobra.Command{
@@ -45,7 +48,7 @@ counts every byte received, control messages included.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if child != "" {
-				return runBenchChild(cmd, opts, child, verbose)
+				return runBenchChild(cmd, opts, child, verbose, cpuProfile)
 			}
 			if err := opts.Validate(); err != nil {
 				return usageError{err}
@@ -106,6 +109,10 @@ counts every byte received, control messages included.`,
 				if verbose {
 					args = append(args, "--verbose")
 				}
+				if cpuProfile != "" {
+					name := fmt.Sprintf("%s-%dpeers-%dB.pprof", j.profile, j.opts.Peers, j.opts.BlockSize)
+					args = append(args, "--cpuprofile", filepath.Join(cpuProfile, name))
+				}
 				res, err := bench.RunChild(cmd.Context(), exe, args, j.opts, errw)
 				if err != nil {
 					failures = append(failures, fmt.Sprintf("%s (%d peers, %d bytes): %v", j.profile, j.opts.Peers, j.opts.BlockSize, err))
@@ -162,13 +169,28 @@ counts every byte received, control messages included.`,
 	f.BoolVar(&verbose, "verbose", false, "log the nodes' warnings and errors to stderr")
 	f.StringVar(&child, bench.ChildFlag, "", "run one profile in this process and print its JSON result (used by bench itself)")
 	_ = f.MarkHidden(bench.ChildFlag)
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of each profile run into this directory (inspect with go tool pprof)")
 	return c
 }
 
 // runBenchChild runs one profile in this process: progress on stderr (a bar
 // on a terminal), the result as one JSON object on stdout.
-func runBenchChild(cmd *cobra.Command, opts bench.Options, profile string, verbose bool) error {
+func runBenchChild(cmd *cobra.Command, opts bench.Options, profile string, verbose bool, cpuProfile string) error {
 	errw := cmd.ErrOrStderr()
+	if cpuProfile != "" {
+		if err := os.MkdirAll(filepath.Dir(cpuProfile), 0o755); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	level := slog.LevelError + 1 // silent
 	if verbose {
 		level = slog.LevelWarn
