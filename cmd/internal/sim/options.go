@@ -71,6 +71,9 @@ type Options struct {
 	// Drain is how long, in virtual time after the last cut, the run waits
 	// for blocks to reach every peer before it gives up on them.
 	Drain time.Duration
+
+	// trace, when set (tests only), logs every event touching its peers.
+	trace *msgTrace
 }
 
 // DefaultOptions is a small run of the workload.

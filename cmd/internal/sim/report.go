@@ -52,6 +52,32 @@ type Result struct {
 	// Theory.PushOnceCoverage.
 	PushCoverage float64 `json:"push_coverage"`
 	Theory       Theory  `json:"theory"`
+	// TimeToLastLive: per block, cut to commit at the last peer that was
+	// up from the cut until it committed the block (see churn.go): the
+	// protocol's time to the last live peer, without the downtime of the
+	// peers that crashed. Equal to TimeToLast without churn.
+	TimeToLastLive        bench.Percentiles `json:"time_to_last_live_ms"`
+	TimeToLastLiveSamples []float64         `json:"time_to_last_live_samples_ms"`
+	// LiveIncompleteBlocks did not reach every peer that stayed up.
+	LiveIncompleteBlocks int `json:"live_incomplete_blocks"`
+	// LiveExcludedPairs are the (peer, block) pairs left out of
+	// TimeToLastLive because the peer was down between the cut and its
+	// commit; they still count in delivery_ratio.
+	LiveExcludedPairs int `json:"live_excluded_pairs"`
+	// TimeToLastSteady is TimeToLastLive without the peers that were still
+	// catching up after a restart at the cut (LiveCatchingUpPairs pairs): a
+	// diagnostic that tells the catch-up part of the live tail from push
+	// and repair under loss. It is not the target measure.
+	TimeToLastSteady    bench.Percentiles `json:"time_to_last_steady_ms"`
+	LiveCatchingUpPairs int               `json:"live_catching_up_pairs"`
+	// LiveTail: the slowest blocks by TimeToLastLive, with the peer that
+	// was last: what makes the tail.
+	LiveTail []LiveTail `json:"live_tail"`
+	// CatchUp: per restart, restart to committed every block cut before
+	// it; CatchUpRestarts were measured, CatchUpIncomplete never caught up.
+	CatchUp           bench.Percentiles `json:"catch_up_ms"`
+	CatchUpRestarts   int               `json:"catch_up_restarts"`
+	CatchUpIncomplete int               `json:"catch_up_incomplete"`
 	// Crashes is how many peers crashed and restarted.
 	Crashes int `json:"crashes"`
 	// VirtualSeconds is the simulated time from start to the end of the run.
@@ -126,6 +152,12 @@ func (w *world) result() Result {
 		VirtualSeconds:       float64(w.now) / 1e9,
 		Events:               w.handled,
 	}
+	cf := w.churn()
+	r.TimeToLastLive, r.TimeToLastLiveSamples = cf.live, cf.samples
+	r.LiveIncompleteBlocks = cf.incomplete + (w.o.Blocks - len(w.cuts))
+	r.LiveExcludedPairs, r.LiveTail = cf.excluded, cf.tail
+	r.TimeToLastSteady, r.LiveCatchingUpPairs = cf.steady, cf.catchingPairs
+	r.CatchUp, r.CatchUpRestarts, r.CatchUpIncomplete = cf.catchUp, cf.restarts, cf.catchUpInc
 	total := 0
 	for _, c := range w.cuts {
 		total += c.Bytes
@@ -192,6 +224,21 @@ func WriteTable(w io.Writer, runs []Result) {
 		{"incomplete blocks", func(r Result) string { return fmt.Sprint(r.IncompleteBlocks) }},
 		{"time to last peer p50 / p99 (ms)", func(r Result) string {
 			return fmt.Sprintf("%.1f / %.1f", r.TimeToLast.P50, r.TimeToLast.P99)
+		}},
+		{"  to last live peer p50 / p99 (ms)", func(r Result) string {
+			return fmt.Sprintf("%.1f / %.1f", r.TimeToLastLive.P50, r.TimeToLastLive.P99)
+		}},
+		{"  live-incomplete blocks / pairs excluded", func(r Result) string {
+			return fmt.Sprintf("%d / %d", r.LiveIncompleteBlocks, r.LiveExcludedPairs)
+		}},
+		{"  without peers catching up p50 / p99 (ms)", func(r Result) string {
+			return fmt.Sprintf("%.1f / %.1f", r.TimeToLastSteady.P50, r.TimeToLastSteady.P99)
+		}},
+		{"catch-up after restart p50 / p99 (ms)", func(r Result) string {
+			if r.CatchUpRestarts == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.1f / %.1f (%d, %d incomplete)", r.CatchUp.P50, r.CatchUp.P99, r.CatchUpRestarts, r.CatchUpIncomplete)
 		}},
 		{"hops to last p50 / p99", func(r Result) string { return fmt.Sprintf("%g / %g", r.HopsToLast.P50, r.HopsToLast.P99) }},
 		{"  theory log_f(N) / log3(N)", func(r Result) string {

@@ -45,6 +45,8 @@ type world struct {
 	complete   int      // blocks every peer committed
 	maxHops    []uint32 // per block: deepest push hop count
 	crashes    int
+	downs      []downSpan // every crash, in order
+	restarts   []restart  // every restart, in order
 }
 
 func (w *world) schedule(e event) {
@@ -167,6 +169,13 @@ func (w *world) handle(e event) error {
 	switch e.kind {
 	case evMsg:
 		dst := w.nodes[e.to]
+		if t := w.o.trace; t != nil && t.on(int(e.from), int(e.to)) {
+			lost := ""
+			if dst.down || dst.epoch != e.epoch {
+				lost = " (lost: receiver crashed)"
+			}
+			t.logf(w.now, "%d -> %d %s%s", e.from, e.to, describe(e.env), lost)
+		}
 		if dst.down || dst.epoch != e.epoch {
 			return nil // lost with the crashed process
 		}
@@ -195,14 +204,28 @@ func (w *world) handle(e event) error {
 		return w.cut()
 	case evCrash:
 		n := w.nodes[e.to]
+		if t := w.o.trace; t != nil && t.on(int(e.to)) {
+			t.logf(w.now, "%d crashes at height %d", e.to, n.led.height)
+		}
 		n.down, n.p = true, nil
 		n.epoch++
 		w.crashes++
+		w.downs = append(w.downs, downSpan{peer: e.to, from: w.now, to: -1})
 	case evRestart:
 		n := w.nodes[e.to]
 		n.down = false
 		n.epoch++
 		n.inc++
+		for k := len(w.downs) - 1; k >= 0; k-- {
+			if w.downs[k].peer == e.to && w.downs[k].to < 0 {
+				w.downs[k].to = w.now
+				break
+			}
+		}
+		w.restarts = append(w.restarts, restart{peer: e.to, at: w.now, need: len(w.cuts)})
+		if t := w.o.trace; t != nil && t.on(int(e.to)) {
+			t.logf(w.now, "%d restarts at height %d, %d blocks cut", e.to, n.led.height, len(w.cuts))
+		}
 		if err := w.startPeer(int(e.to)); err != nil {
 			return err
 		}
@@ -223,6 +246,9 @@ func (w *world) cut() error {
 	size := proto.Size(b)
 	w.measuring = true
 	w.cuts = append(w.cuts, bench.Cut{Number: k, At: time.Unix(0, w.now), Bytes: size})
+	if t := w.o.trace; t != nil {
+		t.logf(w.now, "orderer cuts block %d", k)
+	}
 	for _, l := range w.leaders {
 		w.traffic.OrdererEgressBytes += uint64(size)
 		w.traffic.BlockBytes += uint64(size)
@@ -244,6 +270,9 @@ func (w *world) collect(i int) {
 			continue
 		}
 		if w.o.Loss > 0 && w.net.Float64() < w.o.Loss {
+			if t := w.o.trace; t != nil && t.on(i, int(to)) {
+				t.logf(w.now, "%d -> %d %s (lost on the wire)", i, to, describe(m.Env))
+			}
 			continue
 		}
 		d := w.lat(i, int(to), w.net.Int64N)
@@ -254,6 +283,9 @@ func (w *world) collect(i int) {
 			continue
 		}
 		w.deliveries = append(w.deliveries, bench.Delivery{Peer: i, Number: c.Number, At: time.Unix(0, w.now), Via: c.Via})
+		if t := w.o.trace; t != nil && t.on(i) {
+			t.logf(w.now, "%d commits block %d via %s", i, c.Number, viaName(c.Via))
+		}
 		if c.Via == gossip.ViaPush && c.Hops > w.maxHops[c.Number] {
 			w.maxHops[c.Number] = c.Hops
 		}
