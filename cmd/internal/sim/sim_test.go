@@ -54,7 +54,8 @@ func TestSameSeedSameJSON(t *testing.T) {
 		t.Fatalf("same seed, different JSON:\n%s\n---\n%s", a, b)
 	}
 	for _, key := range []string{`"runs"`, `"profile"`, `"peers"`, `"delivery_ratio"`, `"time_to_last_ms"`,
-		`"amplification"`, `"hops_to_last"`, `"push_once_coverage"`, `"push_pull_rounds"`} {
+		`"amplification"`, `"hops_to_last"`, `"push_once_coverage"`, `"push_pull_rounds"`,
+		`"time_to_last_live_ms"`, `"catch_up_ms"`, `"live_tail"`} {
 		if !bytes.Contains(a, []byte(key)) {
 			t.Errorf("JSON lacks %s", key)
 		}
