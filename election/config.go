@@ -26,6 +26,13 @@
 //     leader and proposes itself.
 //   - Two leaders (after a partition heals) settle by PKI-ID: the one with the
 //     higher ID steps down when it hears the other's declaration.
+//   - Stall detection (StallTimeout, off in FabricConfig): a follower that
+//     the caller keeps told of the orderer's height stops trusting a leader
+//     under which a block the orderer had StallTimeout ticks ago reached no
+//     org peer and the org is not catching up. The leader is ignored for
+//     StallPenalty ticks (doubling on each repeat, up to MaxStallPenalty)
+//     and the election goes on without it: a member with valid credentials
+//     and a low PKI-ID cannot stall its org by declaring and not delivering.
 //
 // Static mode (Config.Static) turns all of this off: a peer is leader iff
 // Config.StaticLeader, and sends nothing.
@@ -79,6 +86,26 @@ type Config struct {
 	PreferUpToDate bool
 	// MaxLag is the lag, in blocks, beyond which a peer is "behind".
 	MaxLag uint64
+
+	// StallTimeout turns on stall detection (0 turns it off, as in
+	// Fabric): a follower told the orderer's height (ObserveOrdererHeight)
+	// stops trusting its leader when a block the orderer had StallTimeout
+	// ticks ago has reached neither it nor any other org peer it knows of,
+	// and the org is not catching up. It guards against a member that
+	// declares itself leader and never delivers.
+	StallTimeout int
+	// ProbeInterval is how often, on average, the caller should ask the
+	// orderer for its height while this peer follows (the node jitters it
+	// by +-50%). It is a hint for the caller; the engine only needs some
+	// observations per StallTimeout.
+	ProbeInterval int
+	// StallPenalty is how long a leader blamed for a stall is distrusted:
+	// its messages are ignored and it can neither lead nor beat anyone.
+	// Each repeated offence doubles it, up to MaxStallPenalty. An offence is
+	// forgotten MaxStallPenalty ticks after its penalty expires.
+	StallPenalty int
+	// MaxStallPenalty caps StallPenalty's growth.
+	MaxStallPenalty int
 }
 
 // DefaultConfig elects a new leader within 2.2 s (22 ticks of 100 ms) of the
@@ -94,6 +121,10 @@ func DefaultConfig() Config {
 		LeaderGrace:          8,    // 800 ms more for a leader whose alives still arrive; a dead one is still replaced within 3 s
 		PreferUpToDate:       true, // a leader far behind would feed its org stale blocks first
 		MaxLag:               10,   // 2 s of blocks at 5 blocks/s: normal gossip spread stays inside it
+		StallTimeout:         50,   // 5 s: an honest leader's blocks reach the org in well under 1 s, even on a busy machine
+		ProbeInterval:        20,   // 2 s: one ~100-byte unary RPC per follower; at least two probes land in a StallTimeout
+		StallPenalty:         300,  // 30 s: time for an honest leader to take over and catch the org up before a retrial
+		MaxStallPenalty:      3000, // 5 min: a persistent usurper stalls its org for 5 s at most every 5 min
 	}
 }
 
@@ -107,6 +138,8 @@ func FabricConfig() Config {
 		LeaderAliveThreshold: 100, // Fabric leaderAliveThreshold 10 s
 		DeclarationInterval:  50,  // Fabric declares every leaderAliveThreshold/2
 		PreferUpToDate:       false,
+		// StallTimeout 0: Fabric trusts any declared leader for as long
+		// as it declares, whether or not blocks flow.
 	}
 }
 
@@ -130,6 +163,26 @@ func (c Config) Validate() error {
 	case c.LeaderAliveThreshold < 2*c.DeclarationInterval:
 		return fmt.Errorf("%w: LeaderAliveThreshold %d is under twice DeclarationInterval %d: one lost declaration would depose a live leader; raise the threshold",
 			ErrInvalidConfig, c.LeaderAliveThreshold, c.DeclarationInterval)
+	}
+	return c.validateStall()
+}
+
+// validateStall checks the stall-detection knobs (only when it is on).
+func (c Config) validateStall() error {
+	switch {
+	case c.StallTimeout < 0:
+		return fmt.Errorf("%w: StallTimeout is %d; use 0 (off) or more ticks", ErrInvalidConfig, c.StallTimeout)
+	case c.StallTimeout == 0:
+		return nil
+	case c.ProbeInterval < 1:
+		return fmt.Errorf("%w: StallTimeout is on but ProbeInterval is %d; use at least 1 tick, or set StallTimeout to 0", ErrInvalidConfig, c.ProbeInterval)
+	case c.StallTimeout < 2*c.ProbeInterval:
+		return fmt.Errorf("%w: StallTimeout %d is under twice ProbeInterval %d: one late probe would blame an honest leader; raise StallTimeout",
+			ErrInvalidConfig, c.StallTimeout, c.ProbeInterval)
+	case c.StallPenalty < 1:
+		return fmt.Errorf("%w: StallPenalty is %d; use at least 1 tick", ErrInvalidConfig, c.StallPenalty)
+	case c.MaxStallPenalty < c.StallPenalty:
+		return fmt.Errorf("%w: MaxStallPenalty %d is below StallPenalty %d; raise MaxStallPenalty", ErrInvalidConfig, c.MaxStallPenalty, c.StallPenalty)
 	}
 	return nil
 }

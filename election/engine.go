@@ -53,6 +53,16 @@ type Engine struct {
 	behindSince   int64          // first tick we were leaderless but too far behind to propose; -1 if not
 	deferSince    int64          // first tick we held back for a better live candidate; -1 if not
 	deposed       identity.PKIID // the last leader we gave up on for silence: never deferred to
+	followSince   int64          // tick we began following the current leader
+
+	// Stall detection (stall.go).
+	ordererHeight uint64
+	ordererAt     int64 // tick of the last ObserveOrdererHeight
+	ordererSeen   bool
+	watch         stallWatch
+	offences      map[identity.PKIID]*offence
+	stalls        []Stall
+	scratch       []Candidate
 
 	peers map[identity.PKIID]*peerState
 }
@@ -126,9 +136,11 @@ func (e *Engine) Tick(orgPeers []Candidate, selfHeight uint64) []*pb.LeadershipM
 	e.now++
 	e.selfHeight = selfHeight
 	e.forgetStale()
+	orgPeers = e.trusted(orgPeers)
 	best := e.bestHeight(orgPeers)
 
 	if e.leading {
+		e.watch.active = false
 		if e.declareNow || e.now-e.lastSent >= int64(e.cfg.DeclarationInterval) {
 			return e.send(true)
 		}
@@ -136,12 +148,21 @@ func (e *Engine) Tick(orgPeers []Candidate, selfHeight uint64) []*pb.LeadershipM
 	}
 	if e.hasLeader {
 		silent := e.now - e.lastHeard
-		if silent <= int64(e.cfg.LeaderAliveThreshold) ||
-			(silent <= int64(e.cfg.LeaderAliveThreshold+e.cfg.LeaderGrace) && listed(orgPeers, e.leader)) {
-			return nil // on time, or late but membership still hears it
+		alive := silent <= int64(e.cfg.LeaderAliveThreshold) ||
+			(silent <= int64(e.cfg.LeaderAliveThreshold+e.cfg.LeaderGrace) && listed(orgPeers, e.leader))
+		switch {
+		case alive && !e.checkStall(orgPeers):
+			return nil // on time, or late but membership still hears it; blocks flow
+		case alive:
+			// Stalled: checkStall dropped the leader; elect without it.
+			orgPeers = e.trusted(orgPeers)
+			best = e.bestHeight(orgPeers)
+		default:
+			e.hasLeader = false // the leader is silent: presumed dead
+			e.deposed = e.leader
 		}
-		e.hasLeader = false // the leader is silent: presumed dead
-		e.deposed = e.leader
+	} else {
+		e.watch.active = false
 	}
 	if e.now <= int64(e.cfg.StartupGrace) || e.now < e.quietUntil {
 		return nil
@@ -247,6 +268,9 @@ func (e *Engine) Step(from identity.PKIID, msg *pb.LeadershipMessage) {
 	if e.cfg.Org != "" && msg.GetOrg() != e.cfg.Org {
 		return
 	}
+	if e.Distrusted(from) {
+		return // serving a stall penalty: it may neither lead nor beat us
+	}
 	p := e.peers[from]
 	if p == nil {
 		p = &peerState{proposedAt: -1}
@@ -281,6 +305,10 @@ func (e *Engine) onDeclaration(from identity.PKIID) {
 }
 
 func (e *Engine) follow(leader identity.PKIID) {
+	if !e.hasLeader || e.leader != leader {
+		e.followSince = e.now // a new leader gets a full StallTimeout
+		e.watch.active = false
+	}
 	e.hasLeader = true
 	e.leader = leader
 	e.lastHeard = e.now
@@ -315,10 +343,12 @@ func (e *Engine) upToDate(h, best uint64) bool {
 func (e *Engine) bestHeight(orgPeers []Candidate) uint64 {
 	best := e.selfHeight
 	for _, c := range orgPeers {
-		best = max(best, c.Height)
+		if e.believable(c.Height) {
+			best = max(best, c.Height)
+		}
 	}
 	for _, p := range e.peers {
-		if e.now-p.lastTick <= int64(e.cfg.LeaderAliveThreshold) {
+		if e.now-p.lastTick <= int64(e.cfg.LeaderAliveThreshold) && e.believable(p.height) {
 			best = max(best, p.height)
 		}
 	}
