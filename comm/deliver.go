@@ -27,13 +27,16 @@ type DeliverConfig struct {
 	BackoffMin time.Duration
 	// BackoffMax caps the exponential backoff between reconnects.
 	BackoffMax time.Duration
+	// ProbeTimeout bounds one height probe (WatchHeight); 0 means 1 s.
+	ProbeTimeout time.Duration
 }
 
 // DefaultDeliverConfig suits a LAN orderer.
 func DefaultDeliverConfig() DeliverConfig {
 	return DeliverConfig{
-		BackoffMin: 100 * time.Millisecond, // a restarted orderer is back within a few hundred ms; retry quickly
-		BackoffMax: 5 * time.Second,        // a long outage costs one dial per endpoint every few seconds
+		BackoffMin:   100 * time.Millisecond, // a restarted orderer is back within a few hundred ms; retry quickly
+		BackoffMax:   5 * time.Second,        // a long outage costs one dial per endpoint every few seconds
+		ProbeTimeout: time.Second,            // a LAN orderer answers in milliseconds; a hung one must not hold the probe
 	}
 }
 
@@ -45,6 +48,9 @@ func (c DeliverConfig) Validate() error {
 	if c.BackoffMax < c.BackoffMin {
 		return fmt.Errorf("%w: BackoffMax %v is below BackoffMin %v; raise BackoffMax", ErrInvalidDeliverConfig, c.BackoffMax, c.BackoffMin)
 	}
+	if c.ProbeTimeout < 0 {
+		return fmt.Errorf("%w: ProbeTimeout is %v; use 0 (1 s) or a positive duration", ErrInvalidDeliverConfig, c.ProbeTimeout)
+	}
 	return nil
 }
 
@@ -54,6 +60,8 @@ type DeliverStats struct {
 	Streams    uint64 // Deliver streams opened
 	Failures   uint64 // streams or dials that failed (each is followed by a backoff)
 	Duplicates uint64 // blocks below the resume point, skipped
+	Probes     uint64 // height probes answered (WatchHeight)
+	ProbeFails uint64 // height probes that failed
 }
 
 // DeliverClient pulls blocks from the orderer stub's Deliver stream. It asks
@@ -70,7 +78,7 @@ type DeliverClient struct {
 	dial      []grpc.DialOption
 	logger    *slog.Logger
 
-	blocks, streams, failures, duplicates atomic.Uint64
+	blocks, streams, failures, duplicates, probes, probeFails atomic.Uint64
 }
 
 // NewDeliverClient returns a client for the orderer endpoints ("host:port"),
@@ -101,6 +109,8 @@ func (c *DeliverClient) Stats() DeliverStats {
 		Streams:    c.streams.Load(),
 		Failures:   c.failures.Load(),
 		Duplicates: c.duplicates.Load(),
+		Probes:     c.probes.Load(),
+		ProbeFails: c.probeFails.Load(),
 	}
 }
 
@@ -192,4 +202,72 @@ func blockNumber(b *pb.Block) (uint64, error) {
 		return 0, fmt.Errorf("unparseable block header: %w", err)
 	}
 	return h.GetNumber(), nil
+}
+
+// WatchHeight asks the orderer for its chain height (the Admin LedgerInfo
+// RPC: one small unary call, no block bytes) after each wait() until ctx is
+// done, and calls report with each answer, on WatchHeight's goroutine. It
+// keeps one connection open between probes and moves to the next endpoint
+// when a probe fails. A follower runs it to notice that its leader does not
+// deliver what the orderer has. It returns nil when ctx is done, and an
+// error only if it has no endpoint to try.
+func (c *DeliverClient) WatchHeight(ctx context.Context, wait func() time.Duration, report func(height uint64)) error {
+	if len(c.endpoints) == 0 {
+		return errors.New("deliver client: no orderer endpoints; configure at least one orderer address")
+	}
+	timeout := c.cfg.ProbeTimeout
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	var conn *grpc.ClientConn
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	for i := 0; ; {
+		t := time.NewTimer(wait())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		endpoint := c.endpoints[i]
+		h, err := c.probe(ctx, &conn, endpoint, timeout)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			c.probeFails.Add(1)
+			c.logger.Debug("orderer height probe failed; trying the next orderer", "endpoint", endpoint, "err", err)
+			if conn != nil {
+				conn.Close()
+				conn = nil
+			}
+			i = (i + 1) % len(c.endpoints)
+			continue
+		}
+		c.probes.Add(1)
+		report(h)
+	}
+}
+
+// probe reads the orderer's height at endpoint over *conn, dialling it
+// first if needed.
+func (c *DeliverClient) probe(ctx context.Context, conn **grpc.ClientConn, endpoint string, timeout time.Duration) (uint64, error) {
+	if *conn == nil {
+		cc, err := grpc.NewClient(endpoint, c.dial...)
+		if err != nil {
+			return 0, fmt.Errorf("dial %s: %w", endpoint, err)
+		}
+		*conn = cc
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := pb.NewAdminClient(*conn).LedgerInfo(ctx, &pb.LedgerInfoRequest{})
+	if err != nil {
+		return 0, fmt.Errorf("ledger info from %s: %w", endpoint, err)
+	}
+	return resp.GetHeight(), nil
 }

@@ -341,6 +341,7 @@ func TestDeliverConfigValidate(t *testing.T) {
 	for _, cfg := range []comm.DeliverConfig{
 		{BackoffMin: 0, BackoffMax: time.Second},
 		{BackoffMin: time.Second, BackoffMax: time.Millisecond},
+		{BackoffMin: time.Second, BackoffMax: time.Second, ProbeTimeout: -time.Second},
 	} {
 		if err := cfg.Validate(); !errors.Is(err, comm.ErrInvalidDeliverConfig) {
 			t.Errorf("%+v: Validate() = %v, want ErrInvalidDeliverConfig", cfg, err)
