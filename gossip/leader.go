@@ -19,6 +19,7 @@ type ordererRun struct {
 type ordererState struct {
 	run        *ordererRun
 	retryAfter time.Time
+	probe      *probeRun // the orderer height watcher, while we follow (stall.go)
 }
 
 func (n *Node) ordererBlocks() <-chan *pb.Block {
@@ -36,7 +37,7 @@ func (n *Node) ordererDone() <-chan error {
 }
 
 // steerOrderer starts the deliver client when we lead and stops it when
-// we do not.
+// we do not; while we do not, it runs the orderer height watcher instead.
 func (n *Node) steerOrderer(ctx context.Context) {
 	src := n.deps.Orderer
 	if src == nil {
@@ -60,12 +61,21 @@ func (n *Node) steerOrderer(ctx context.Context) {
 		}()
 	case !leading && n.ord.run != nil:
 		n.log.Info("no longer leading: stopping orderer deliver client")
-		n.stopOrderer()
+		n.stopDeliver()
 	}
+	n.steerProbe(ctx, leading)
 }
 
-// stopOrderer cancels the deliver client and waits for it to return.
+// stopOrderer stops everything that talks to the orderer (the deliver
+// client and the height watcher) and waits for them to return. Run calls it
+// on its way out.
 func (n *Node) stopOrderer() {
+	n.stopDeliver()
+	n.stopProbe()
+}
+
+// stopDeliver cancels the deliver client and waits for it to return.
+func (n *Node) stopDeliver() {
 	if r := n.ord.run; r != nil {
 		r.cancel()
 		<-r.done
