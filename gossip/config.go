@@ -40,6 +40,17 @@ type Config struct {
 	// MaxResponseMembers caps the alive messages in one membership
 	// response.
 	MaxResponseMembers int
+	// HeartbeatChain is how many alive rounds one signed alive covers: in
+	// between, a peer sends unsigned heartbeats that reveal, round by round,
+	// the elements of a hash chain its signed alive commits to (receivers
+	// check them by hashing, see heartbeat.go). 0 signs every alive (at most
+	// MaxHeartbeatChain).
+	HeartbeatChain int
+	// HeightInterval is how many ticks at least pass between two signed
+	// alives sent because our ledger height changed (heights travel
+	// authenticated in signed alives only; heartbeats keep us alive in
+	// between).
+	HeightInterval int
 	// MaxView, when above zero, bounds membership to a partial view of at
 	// most MaxView members (HyParView's active view), for networks too
 	// large for every peer to know every other: a new member is admitted
@@ -131,6 +142,8 @@ func DefaultConfig() Config {
 		BootstrapRetry:     20,                     // while alone, ask the bootstrap peers again every 2 s
 		SyncInterval:       100,                    // anti-entropy with one random member every 10 s
 		MaxResponseMembers: 1000,                   // keeps a membership response well under the transport's message limit
+		HeartbeatChain:     128,                    // one signature per peer per ~4 min while idle; a receiver hashes at most 128 times (~40 us) to check a heartbeat
+		HeightInterval:     60,                     // 6 s: heights stay a few seconds fresh for pull and election at a third of the signatures of one per alive
 		MaxView:            0,                      // full membership: partial views need seeding until a join protocol exists
 		Fanout:             4,                      // eager links a peer starts with: the first block floods over them, duplicates prune them to a tree
 		MaxHops:            20,                     // far above log4(10000) ~ 7: never binds in practice, caps a runaway
@@ -161,6 +174,7 @@ func FabricConfig() Config {
 	c.AliveInterval = 50 // 5 s
 	c.Expiration = 250   // 25 s
 	c.ReconnectInterval = 250
+	c.HeartbeatChain = 0 // Fabric signs (and verifies) every alive message
 	c.Fanout = 3
 	c.MaxHops = 64      // Fabric has no hop limit
 	c.Tree = false      // Fabric pushes each block once to Fanout random peers
@@ -192,6 +206,12 @@ func (c Config) Validate() error {
 		if f.v <= 0 {
 			return fmt.Errorf("%w: %s is %d, must be positive", ErrInvalidConfig, f.name, f.v)
 		}
+	}
+	if c.HeartbeatChain < 0 || c.HeartbeatChain > MaxHeartbeatChain {
+		return fmt.Errorf("%w: HeartbeatChain is %d, must be 0 (sign every alive) to %d", ErrInvalidConfig, c.HeartbeatChain, MaxHeartbeatChain)
+	}
+	if c.HeightInterval < 0 {
+		return fmt.Errorf("%w: HeightInterval is %d, must be 0 (sign an alive each round the height changed) or more", ErrInvalidConfig, c.HeightInterval)
 	}
 	if c.MaxView < 0 {
 		return fmt.Errorf("%w: MaxView is %d, must be 0 (full membership) or positive", ErrInvalidConfig, c.MaxView)

@@ -14,8 +14,10 @@ type member struct {
 	id        identity.PKIID
 	inc, seq  uint64
 	height    uint64
-	env       *pb.Envelope // latest signed alive, relayed in membership responses
-	lastHeard uint64       // tick
+	env       *pb.Envelope  // latest signed alive, relayed in membership responses
+	hb        *pb.Heartbeat // latest verified heartbeat since env, relayed with it
+	chain     memberChain   // where its heartbeat hash chain stands
+	lastHeard uint64        // tick
 	dead      bool
 	deadSince uint64
 }
@@ -30,15 +32,26 @@ type MemberInfo struct {
 	Alive       bool
 }
 
-// membership tracks who is alive. Alive messages are signed by their
-// originator, spread by gossip (each new one is relayed once to a few
-// random peers), ordered by (incarnation, sequence): an older or replayed
-// one changes nothing, a newer incarnation readmits a dead member.
+// membership tracks who is alive. Each AliveInterval a peer sends either a
+// signed alive or, in between (see heartbeat.go), an unsigned heartbeat
+// that its signed alive's hash chain authenticates; both spread by gossip
+// (each new one is relayed once to a few random peers) and are ordered by
+// (incarnation, sequence): an older or replayed one changes nothing, a
+// newer incarnation readmits a dead member.
 type membership struct {
 	seq       uint64
-	selfAlive *pb.Envelope
-	members   map[identity.PKIID]*member
-	bootstrap []comm.Peer
+	selfAlive *pb.Envelope  // our latest signed alive
+	selfHB    *pb.Heartbeat // our latest heartbeat, newer than selfAlive (or nil)
+	chain     *hbChain      // our current heartbeat chain (nil: none yet, or HeartbeatChain is 0)
+	// wants lists, per peer to ask, the members whose signed alive we lack
+	// to check their heartbeats; wanted is when we last asked for each.
+	wants  map[identity.PKIID][]identity.PKIID
+	wanted map[identity.PKIID]uint64
+	// signedHeight and lastSigned are the height in, and the tick of, our
+	// latest signed alive.
+	signedHeight, lastSigned uint64
+	members                  map[identity.PKIID]*member
+	bootstrap                []comm.Peer
 
 	// The live members (not dead, not banned), all and of our org, kept
 	// up to date on every change so that picking targets costs O(fanout)
@@ -117,21 +130,48 @@ func (p *Peer) endpointOf(id identity.PKIID) string {
 	return ""
 }
 
-// aliveEnvelope returns our current signed alive message.
+// aliveEnvelope returns our latest signed alive message, signing the
+// first one if need be.
 func (p *Peer) aliveEnvelope() *pb.Envelope {
 	if p.selfAlive == nil {
 		p.seq++
-		p.selfAlive = p.signedEnvelope(&pb.GossipMessage{Content: &pb.GossipMessage_Alive{Alive: &pb.AliveMessage{
-			Member: &pb.Member{
-				PkiId: p.self.ID.Bytes(), Endpoint: p.self.Endpoint,
-				Org: p.self.Org, Certificate: p.self.Cert,
-			},
-			Incarnation:  p.self.Incarnation,
-			Sequence:     p.seq,
-			LedgerHeight: p.height,
-		}}})
+		p.signAlive()
 	}
 	return p.selfAlive
+}
+
+// signAlive signs the alive of sequence p.seq, starting a new heartbeat
+// chain there if the current one does not reach it.
+func (p *Peer) signAlive() {
+	a := &pb.AliveMessage{
+		Member: &pb.Member{
+			PkiId: p.self.ID.Bytes(), Endpoint: p.self.Endpoint,
+			Org: p.self.Org, Certificate: p.self.Cert,
+		},
+		Incarnation:  p.self.Incarnation,
+		Sequence:     p.seq,
+		LedgerHeight: p.height,
+	}
+	if p.cfg.HeartbeatChain > 0 {
+		if p.chain == nil || p.seq > p.chain.end {
+			p.chain = p.newChain(p.seq)
+		}
+		e := p.chain.element(p.seq)
+		a.ChainElement, a.ChainEnd = e[:], p.chain.end
+	}
+	p.selfAlive = p.signedEnvelope(&pb.GossipMessage{Content: &pb.GossipMessage_Alive{Alive: a}})
+	p.selfHB, p.signedHeight, p.lastSigned = nil, p.height, p.now
+}
+
+// nextAlive moves to the next sequence and returns what announces it: a
+// signed alive or a heartbeat.
+func (p *Peer) nextAlive() *pb.Envelope {
+	p.seq++
+	if p.needSignedAlive() {
+		p.signAlive()
+		return p.selfAlive
+	}
+	return p.heartbeatEnvelope()
 }
 
 func (p *Peer) membershipRequest() *pb.Envelope {
@@ -141,10 +181,10 @@ func (p *Peer) membershipRequest() *pb.Envelope {
 }
 
 func (p *Peer) tickMembership() {
+	p.askWanted()
 	if p.now-p.lastAlive >= uint64(p.cfg.AliveInterval) {
 		p.lastAlive = p.now
-		p.selfAlive = nil // a fresh sequence number and ledger height
-		env := p.aliveEnvelope()
+		env := p.nextAlive()
 		targets := p.LivePeers() // bounded view: a heartbeat to every view member
 		if p.cfg.MaxView == 0 {
 			targets = p.pickPeers(targets, p.cfg.AliveFanout, identity.PKIID{}, identity.PKIID{})
@@ -209,6 +249,13 @@ func (p *Peer) expireMembers() {
 // relayed, or inside a membership message). relay says whether a new one
 // is passed on to AliveFanout random peers.
 func (p *Peer) handleAlive(from identity.PKIID, env *pb.Envelope, a *pb.AliveMessage, relay bool) {
+	p.handleAliveAged(from, env, a, relay, 0)
+}
+
+// handleAliveAged is handleAlive for an alive that was already silence
+// ticks old (a membership response says how long the responder had not
+// heard of the member).
+func (p *Peer) handleAliveAged(from identity.PKIID, env *pb.Envelope, a *pb.AliveMessage, relay bool, silence uint64) {
 	id, err := identity.PKIIDFromBytes(a.GetMember().GetPkiId())
 	if err != nil {
 		p.tracer.MessageRejected(from, fmt.Errorf("%w: alive: %v", ErrMalformed, err))
@@ -228,20 +275,29 @@ func (p *Peer) handleAlive(from identity.PKIID, env *pb.Envelope, a *pb.AliveMes
 	if m == nil && p.cfg.MaxView > 0 && len(p.members) >= p.cfg.MaxView {
 		return // the view is full: known members only
 	}
-	readmit := m != nil && m.dead
 	isNew := m == nil
-	if m == nil {
-		m = &member{id: id}
+	if isNew {
+		if silence > uint64(p.cfg.Expiration) {
+			return // news too old to admit anyone on
+		}
+		m = &member{id: id, dead: true, lastHeard: p.now - min(silence, p.now)}
 		p.members[id] = m
 	}
 	if m.height != a.GetLedgerHeight() {
 		p.heightsChanged = true
 	}
 	m.info, m.inc, m.seq, m.height = a.GetMember(), a.GetIncarnation(), a.GetSequence(), a.GetLedgerHeight()
-	m.env, m.lastHeard, m.dead = env, p.now, false
-	p.syncLive(id)
-	if isNew || readmit {
-		p.tracer.MemberAlive(id, m.inc, readmit)
+	m.env, m.hb, m.chain = env, nil, memberChain{}
+	if e := a.GetChainElement(); len(e) == chainElemLen && a.GetChainEnd() >= a.GetSequence() {
+		m.chain = memberChain{ok: true, seq: a.GetSequence(), end: a.GetChainEnd()}
+		copy(m.chain.elem[:], e)
+	}
+	if isNew {
+		m.dead = false
+		p.syncLive(id)
+		p.tracer.MemberAlive(id, m.inc, false)
+	} else {
+		p.heard(m, silence)
 	}
 	if relay && p.cfg.MaxView == 0 {
 		for _, to := range p.pickPeers(p.LivePeers(), p.cfg.AliveFanout, from, id) {
@@ -255,12 +311,19 @@ func newer(inc, seq, oldInc, oldSeq uint64) bool {
 }
 
 func (p *Peer) handleMembershipRequest(from identity.PKIID, req *pb.MembershipRequest) {
+	if len(req.GetWant()) > 0 {
+		p.answerWant(from, req.GetWant())
+		return
+	}
 	if sa := req.GetSelfAlive(); sa != nil {
 		if a, ok := p.decodeAlive(from, sa); ok {
 			p.handleAlive(from, sa, a, true)
 		}
 	}
-	resp := &pb.MembershipResponse{Alive: []*pb.Envelope{p.aliveEnvelope()}}
+	resp := &pb.MembershipResponse{Alive: []*pb.Envelope{p.aliveEnvelope()}, Silence: []uint32{0}}
+	if p.selfHB != nil {
+		resp.Heartbeats = append(resp.Heartbeats, p.selfHB)
+	}
 	ids := make([]identity.PKIID, 0, len(p.members))
 	for id := range p.members {
 		ids = append(ids, id)
@@ -276,18 +339,47 @@ func (p *Peer) handleMembershipRequest(from identity.PKIID, req *pb.MembershipRe
 			}
 		case len(resp.Alive) < p.cfg.MaxResponseMembers:
 			resp.Alive = append(resp.Alive, m.env)
+			resp.Silence = append(resp.Silence, uint32(min(p.now-m.lastHeard, 1<<32-1)))
+			if m.hb != nil {
+				resp.Heartbeats = append(resp.Heartbeats, m.hb)
+			}
 		}
 	}
 	p.send(from, envelope(&pb.GossipMessage{Content: &pb.GossipMessage_MembershipResponse{MembershipResponse: resp}}))
 }
 
+// handleMembershipResponse takes in the alives and heartbeats of a
+// membership response, each as old as the responder says (silence): news
+// of a crashed member heard late does not restart its expiry clock.
 func (p *Peer) handleMembershipResponse(from identity.PKIID, resp *pb.MembershipResponse) {
-	for _, env := range resp.GetAlive() {
-		if a, ok := p.decodeAlive(from, env); ok {
-			// Not relayed: a joining peer would otherwise flood the
-			// network with alives everybody already has.
-			p.handleAlive(from, env, a, false)
+	silence := make(map[identity.PKIID]uint64, len(resp.GetAlive()))
+	for i, env := range resp.GetAlive() {
+		a, ok := p.decodeAlive(from, env)
+		if !ok {
+			continue
 		}
+		var s uint64
+		if i < len(resp.GetSilence()) {
+			s = uint64(resp.GetSilence()[i])
+		}
+		if id, err := identity.PKIIDFromBytes(a.GetMember().GetPkiId()); err == nil {
+			silence[id] = s
+		}
+		// Not relayed: a joining peer would otherwise flood the
+		// network with alives everybody already has.
+		p.handleAliveAged(from, env, a, false, s)
+	}
+	for _, hb := range resp.GetHeartbeats() {
+		id, err := identity.PKIIDFromBytes(hb.GetPkiId())
+		if err != nil {
+			p.tracer.MessageRejected(from, fmt.Errorf("%w: heartbeat: %v", ErrMalformed, err))
+			continue
+		}
+		s, listed := silence[id]
+		if !listed {
+			continue // a heartbeat is only as old as its member's listed silence says
+		}
+		p.handleHeartbeat(from, nil, hb, false, s)
 	}
 	// resp.Dead is advisory only: our own expiry decides who is dead.
 }

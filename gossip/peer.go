@@ -154,6 +154,8 @@ func (p *Peer) Step(from identity.PKIID, org string, env *pb.Envelope, size int)
 	switch c := msg.Content.(type) {
 	case *pb.GossipMessage_Alive:
 		p.handleAlive(from, env, c.Alive, true)
+	case *pb.GossipMessage_Heartbeat:
+		p.handleHeartbeat(from, env, c.Heartbeat, true, 0)
 	case *pb.GossipMessage_MembershipRequest:
 		p.handleMembershipRequest(from, c.MembershipRequest)
 	case *pb.GossipMessage_MembershipResponse:

@@ -25,12 +25,12 @@ func TestBoundedView(t *testing.T) {
 	alives := 0
 	net.filter = func(m simMsg) bool {
 		msg := new(pb.GossipMessage)
-		if proto.Unmarshal(m.env.GetPayload(), msg) == nil && msg.GetAlive() != nil {
+		if proto.Unmarshal(m.env.GetPayload(), msg) == nil && (msg.GetAlive() != nil || msg.GetHeartbeat() != nil) {
 			alives++
 		}
 		return true
 	}
-	net.ticks(cfg.AliveInterval) // exactly one alive round, no blocks
+	net.ticks(cfg.AliveInterval) // exactly one alive round (signed alive or heartbeat), no blocks
 	net.filter = nil
 	if alives != n*view {
 		t.Fatalf("%d alive messages in one alive round, want %d (one to each view member, no relays)", alives, n*view)

@@ -98,6 +98,7 @@ type GossipMessage struct {
 	//	*GossipMessage_Ihave
 	//	*GossipMessage_Graft
 	//	*GossipMessage_Prune
+	//	*GossipMessage_Heartbeat
 	Content       isGossipMessage_Content `protobuf_oneof:"content"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -275,6 +276,15 @@ func (x *GossipMessage) GetPrune() *Prune {
 	return nil
 }
 
+func (x *GossipMessage) GetHeartbeat() *Heartbeat {
+	if x != nil {
+		if x, ok := x.Content.(*GossipMessage_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
 type isGossipMessage_Content interface {
 	isGossipMessage_Content()
 }
@@ -339,6 +349,10 @@ type GossipMessage_Prune struct {
 	Prune *Prune `protobuf:"bytes,15,opt,name=prune,proto3,oneof"`
 }
 
+type GossipMessage_Heartbeat struct {
+	Heartbeat *Heartbeat `protobuf:"bytes,16,opt,name=heartbeat,proto3,oneof"`
+}
+
 func (*GossipMessage_Handshake) isGossipMessage_Content() {}
 
 func (*GossipMessage_Alive) isGossipMessage_Content() {}
@@ -368,6 +382,8 @@ func (*GossipMessage_Ihave) isGossipMessage_Content() {}
 func (*GossipMessage_Graft) isGossipMessage_Content() {}
 
 func (*GossipMessage_Prune) isGossipMessage_Content() {}
+
+func (*GossipMessage_Heartbeat) isGossipMessage_Content() {}
 
 // ConnEstablish is the first message on every new stream, in both
 // directions, signed by the sender's identity key.
@@ -519,8 +535,15 @@ type AliveMessage struct {
 	// Incarnation grows on every restart (persisted, never reused).
 	Incarnation uint64 `protobuf:"varint,2,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	// Sequence grows with every alive message within an incarnation.
-	Sequence      uint64 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	LedgerHeight  uint64 `protobuf:"varint,4,opt,name=ledger_height,json=ledgerHeight,proto3" json:"ledger_height,omitempty"`
+	Sequence     uint64 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	LedgerHeight uint64 `protobuf:"varint,4,opt,name=ledger_height,json=ledgerHeight,proto3" json:"ledger_height,omitempty"`
+	// chain_element is the element of the sender's heartbeat hash chain for
+	// this alive's own sequence number; chain_end is the last sequence the
+	// chain covers. Heartbeats with sequences in (sequence, chain_end]
+	// reveal the elements before it (see Heartbeat). Empty when the sender
+	// signs every alive (no heartbeats).
+	ChainElement  []byte `protobuf:"bytes,5,opt,name=chain_element,json=chainElement,proto3" json:"chain_element,omitempty"`
+	ChainEnd      uint64 `protobuf:"varint,6,opt,name=chain_end,json=chainEnd,proto3" json:"chain_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -583,17 +606,118 @@ func (x *AliveMessage) GetLedgerHeight() uint64 {
 	return 0
 }
 
+func (x *AliveMessage) GetChainElement() []byte {
+	if x != nil {
+		return x.ChainElement
+	}
+	return nil
+}
+
+func (x *AliveMessage) GetChainEnd() uint64 {
+	if x != nil {
+		return x.ChainEnd
+	}
+	return 0
+}
+
+// Heartbeat is the cheap, unsigned "still alive" of one round. Its element
+// is the member's hash-chain element for this sequence: hashing it
+// (sequence - s) times gives the element a receiver already holds for
+// sequence s (from a signed alive or an earlier heartbeat of the same
+// chain). Only the member knows the elements not yet revealed, so no other
+// member can make one up. ledger_height is believed only from the member
+// itself (the stream it came on), never from a relay.
+type Heartbeat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PkiId         []byte                 `protobuf:"bytes,1,opt,name=pki_id,json=pkiId,proto3" json:"pki_id,omitempty"`
+	Incarnation   uint64                 `protobuf:"varint,2,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Sequence      uint64                 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Element       []byte                 `protobuf:"bytes,4,opt,name=element,proto3" json:"element,omitempty"`
+	LedgerHeight  uint64                 `protobuf:"varint,5,opt,name=ledger_height,json=ledgerHeight,proto3" json:"ledger_height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Heartbeat) Reset() {
+	*x = Heartbeat{}
+	mi := &file_gossip_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Heartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Heartbeat) ProtoMessage() {}
+
+func (x *Heartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
+func (*Heartbeat) Descriptor() ([]byte, []int) {
+	return file_gossip_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Heartbeat) GetPkiId() []byte {
+	if x != nil {
+		return x.PkiId
+	}
+	return nil
+}
+
+func (x *Heartbeat) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetElement() []byte {
+	if x != nil {
+		return x.Element
+	}
+	return nil
+}
+
+func (x *Heartbeat) GetLedgerHeight() uint64 {
+	if x != nil {
+		return x.LedgerHeight
+	}
+	return 0
+}
+
 type MembershipRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The requester's own signed alive message, as an Envelope.
-	SelfAlive     *Envelope `protobuf:"bytes,1,opt,name=self_alive,json=selfAlive,proto3" json:"self_alive,omitempty"`
+	SelfAlive *Envelope `protobuf:"bytes,1,opt,name=self_alive,json=selfAlive,proto3" json:"self_alive,omitempty"`
+	// When set, the requester asks only for these members' signed alives
+	// (and latest heartbeats): it heard heartbeats of theirs it cannot check
+	// without them. self_alive is then left out.
+	Want          [][]byte `protobuf:"bytes,2,rep,name=want,proto3" json:"want,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MembershipRequest) Reset() {
 	*x = MembershipRequest{}
-	mi := &file_gossip_proto_msgTypes[5]
+	mi := &file_gossip_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +729,7 @@ func (x *MembershipRequest) String() string {
 func (*MembershipRequest) ProtoMessage() {}
 
 func (x *MembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[5]
+	mi := &file_gossip_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +742,7 @@ func (x *MembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipRequest.ProtoReflect.Descriptor instead.
 func (*MembershipRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{5}
+	return file_gossip_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *MembershipRequest) GetSelfAlive() *Envelope {
@@ -628,19 +752,33 @@ func (x *MembershipRequest) GetSelfAlive() *Envelope {
 	return nil
 }
 
+func (x *MembershipRequest) GetWant() [][]byte {
+	if x != nil {
+		return x.Want
+	}
+	return nil
+}
+
 type MembershipResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Signed alive envelopes of the live members the responder knows.
 	Alive []*Envelope `protobuf:"bytes,1,rep,name=alive,proto3" json:"alive,omitempty"`
 	// PKI-IDs the responder considers dead.
-	Dead          [][]byte `protobuf:"bytes,2,rep,name=dead,proto3" json:"dead,omitempty"`
+	Dead [][]byte `protobuf:"bytes,2,rep,name=dead,proto3" json:"dead,omitempty"`
+	// The latest heartbeat the responder verified of each member whose
+	// signed alive is listed and which it heard of since.
+	Heartbeats []*Heartbeat `protobuf:"bytes,3,rep,name=heartbeats,proto3" json:"heartbeats,omitempty"`
+	// silence[i] is how many ticks the responder had not heard of the member
+	// of alive[i] (the responder's own alive: 0), so that a receiver does
+	// not restart a crashed member's expiry clock with old news.
+	Silence       []uint32 `protobuf:"varint,4,rep,packed,name=silence,proto3" json:"silence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MembershipResponse) Reset() {
 	*x = MembershipResponse{}
-	mi := &file_gossip_proto_msgTypes[6]
+	mi := &file_gossip_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -652,7 +790,7 @@ func (x *MembershipResponse) String() string {
 func (*MembershipResponse) ProtoMessage() {}
 
 func (x *MembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[6]
+	mi := &file_gossip_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -665,7 +803,7 @@ func (x *MembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipResponse.ProtoReflect.Descriptor instead.
 func (*MembershipResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{6}
+	return file_gossip_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MembershipResponse) GetAlive() []*Envelope {
@@ -678,6 +816,20 @@ func (x *MembershipResponse) GetAlive() []*Envelope {
 func (x *MembershipResponse) GetDead() [][]byte {
 	if x != nil {
 		return x.Dead
+	}
+	return nil
+}
+
+func (x *MembershipResponse) GetHeartbeats() []*Heartbeat {
+	if x != nil {
+		return x.Heartbeats
+	}
+	return nil
+}
+
+func (x *MembershipResponse) GetSilence() []uint32 {
+	if x != nil {
+		return x.Silence
 	}
 	return nil
 }
@@ -695,7 +847,7 @@ type BlockMessage struct {
 
 func (x *BlockMessage) Reset() {
 	*x = BlockMessage{}
-	mi := &file_gossip_proto_msgTypes[7]
+	mi := &file_gossip_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +859,7 @@ func (x *BlockMessage) String() string {
 func (*BlockMessage) ProtoMessage() {}
 
 func (x *BlockMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[7]
+	mi := &file_gossip_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +872,7 @@ func (x *BlockMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockMessage.ProtoReflect.Descriptor instead.
 func (*BlockMessage) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{7}
+	return file_gossip_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BlockMessage) GetBlock() *Block {
@@ -746,7 +898,7 @@ type PullHello struct {
 
 func (x *PullHello) Reset() {
 	*x = PullHello{}
-	mi := &file_gossip_proto_msgTypes[8]
+	mi := &file_gossip_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +910,7 @@ func (x *PullHello) String() string {
 func (*PullHello) ProtoMessage() {}
 
 func (x *PullHello) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[8]
+	mi := &file_gossip_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +923,7 @@ func (x *PullHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullHello.ProtoReflect.Descriptor instead.
 func (*PullHello) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{8}
+	return file_gossip_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PullHello) GetNonce() uint64 {
@@ -792,7 +944,7 @@ type BlockRange struct {
 
 func (x *BlockRange) Reset() {
 	*x = BlockRange{}
-	mi := &file_gossip_proto_msgTypes[9]
+	mi := &file_gossip_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +956,7 @@ func (x *BlockRange) String() string {
 func (*BlockRange) ProtoMessage() {}
 
 func (x *BlockRange) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[9]
+	mi := &file_gossip_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +969,7 @@ func (x *BlockRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockRange.ProtoReflect.Descriptor instead.
 func (*BlockRange) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{9}
+	return file_gossip_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BlockRange) GetStart() uint64 {
@@ -846,7 +998,7 @@ type PullDigest struct {
 
 func (x *PullDigest) Reset() {
 	*x = PullDigest{}
-	mi := &file_gossip_proto_msgTypes[10]
+	mi := &file_gossip_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +1010,7 @@ func (x *PullDigest) String() string {
 func (*PullDigest) ProtoMessage() {}
 
 func (x *PullDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[10]
+	mi := &file_gossip_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +1023,7 @@ func (x *PullDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullDigest.ProtoReflect.Descriptor instead.
 func (*PullDigest) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{10}
+	return file_gossip_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PullDigest) GetNonce() uint64 {
@@ -898,7 +1050,7 @@ type PullRequest struct {
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_gossip_proto_msgTypes[11]
+	mi := &file_gossip_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1062,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[11]
+	mi := &file_gossip_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1075,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{11}
+	return file_gossip_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PullRequest) GetNonce() uint64 {
@@ -950,7 +1102,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_gossip_proto_msgTypes[12]
+	mi := &file_gossip_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1114,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[12]
+	mi := &file_gossip_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1127,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{12}
+	return file_gossip_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PullResponse) GetNonce() uint64 {
@@ -1002,7 +1154,7 @@ type StateRequest struct {
 
 func (x *StateRequest) Reset() {
 	*x = StateRequest{}
-	mi := &file_gossip_proto_msgTypes[13]
+	mi := &file_gossip_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1166,7 @@ func (x *StateRequest) String() string {
 func (*StateRequest) ProtoMessage() {}
 
 func (x *StateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[13]
+	mi := &file_gossip_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1179,7 @@ func (x *StateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRequest.ProtoReflect.Descriptor instead.
 func (*StateRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{13}
+	return file_gossip_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StateRequest) GetNonce() uint64 {
@@ -1056,7 +1208,7 @@ type StateResponse struct {
 
 func (x *StateResponse) Reset() {
 	*x = StateResponse{}
-	mi := &file_gossip_proto_msgTypes[14]
+	mi := &file_gossip_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1220,7 @@ func (x *StateResponse) String() string {
 func (*StateResponse) ProtoMessage() {}
 
 func (x *StateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[14]
+	mi := &file_gossip_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1233,7 @@ func (x *StateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateResponse.ProtoReflect.Descriptor instead.
 func (*StateResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{14}
+	return file_gossip_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StateResponse) GetNonce() uint64 {
@@ -1120,7 +1272,7 @@ type LeadershipMessage struct {
 
 func (x *LeadershipMessage) Reset() {
 	*x = LeadershipMessage{}
-	mi := &file_gossip_proto_msgTypes[15]
+	mi := &file_gossip_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1284,7 @@ func (x *LeadershipMessage) String() string {
 func (*LeadershipMessage) ProtoMessage() {}
 
 func (x *LeadershipMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[15]
+	mi := &file_gossip_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1297,7 @@ func (x *LeadershipMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadershipMessage.ProtoReflect.Descriptor instead.
 func (*LeadershipMessage) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{15}
+	return file_gossip_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LeadershipMessage) GetPkiId() []byte {
@@ -1202,7 +1354,7 @@ type IHave struct {
 
 func (x *IHave) Reset() {
 	*x = IHave{}
-	mi := &file_gossip_proto_msgTypes[16]
+	mi := &file_gossip_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1366,7 @@ func (x *IHave) String() string {
 func (*IHave) ProtoMessage() {}
 
 func (x *IHave) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[16]
+	mi := &file_gossip_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1379,7 @@ func (x *IHave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IHave.ProtoReflect.Descriptor instead.
 func (*IHave) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{16}
+	return file_gossip_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *IHave) GetNumber() uint64 {
@@ -1263,7 +1415,7 @@ type Graft struct {
 
 func (x *Graft) Reset() {
 	*x = Graft{}
-	mi := &file_gossip_proto_msgTypes[17]
+	mi := &file_gossip_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1427,7 @@ func (x *Graft) String() string {
 func (*Graft) ProtoMessage() {}
 
 func (x *Graft) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[17]
+	mi := &file_gossip_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1440,7 @@ func (x *Graft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Graft.ProtoReflect.Descriptor instead.
 func (*Graft) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{17}
+	return file_gossip_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Graft) GetNumber() uint64 {
@@ -1314,7 +1466,7 @@ type Prune struct {
 
 func (x *Prune) Reset() {
 	*x = Prune{}
-	mi := &file_gossip_proto_msgTypes[18]
+	mi := &file_gossip_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1478,7 @@ func (x *Prune) String() string {
 func (*Prune) ProtoMessage() {}
 
 func (x *Prune) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[18]
+	mi := &file_gossip_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1491,7 @@ func (x *Prune) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prune.ProtoReflect.Descriptor instead.
 func (*Prune) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{18}
+	return file_gossip_proto_rawDescGZIP(), []int{19}
 }
 
 var File_gossip_proto protoreflect.FileDescriptor
@@ -1349,7 +1501,7 @@ const file_gossip_proto_rawDesc = "" +
 	"\fgossip.proto\x12\vblockgossip\x1a\vblock.proto\"B\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xa4\a\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xdc\a\n" +
 	"\rGossipMessage\x12:\n" +
 	"\thandshake\x18\x01 \x01(\v2\x1a.blockgossip.ConnEstablishH\x00R\thandshake\x121\n" +
 	"\x05alive\x18\x02 \x01(\v2\x19.blockgossip.AliveMessageH\x00R\x05alive\x12O\n" +
@@ -1370,7 +1522,8 @@ const file_gossip_proto_rawDesc = "" +
 	"leadership\x12*\n" +
 	"\x05ihave\x18\r \x01(\v2\x12.blockgossip.IHaveH\x00R\x05ihave\x12*\n" +
 	"\x05graft\x18\x0e \x01(\v2\x12.blockgossip.GraftH\x00R\x05graft\x12*\n" +
-	"\x05prune\x18\x0f \x01(\v2\x12.blockgossip.PruneH\x00R\x05pruneB\t\n" +
+	"\x05prune\x18\x0f \x01(\v2\x12.blockgossip.PruneH\x00R\x05prune\x126\n" +
+	"\theartbeat\x18\x10 \x01(\v2\x16.blockgossip.HeartbeatH\x00R\theartbeatB\t\n" +
 	"\acontent\"\x9c\x01\n" +
 	"\rConnEstablish\x12\x15\n" +
 	"\x06pki_id\x18\x01 \x01(\fR\x05pkiId\x12 \n" +
@@ -1381,18 +1534,31 @@ const file_gossip_proto_rawDesc = "" +
 	"\x06pki_id\x18\x01 \x01(\fR\x05pkiId\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12\x10\n" +
 	"\x03org\x18\x03 \x01(\tR\x03org\x12 \n" +
-	"\vcertificate\x18\x04 \x01(\fR\vcertificate\"\x9e\x01\n" +
+	"\vcertificate\x18\x04 \x01(\fR\vcertificate\"\xe0\x01\n" +
 	"\fAliveMessage\x12+\n" +
 	"\x06member\x18\x01 \x01(\v2\x13.blockgossip.MemberR\x06member\x12 \n" +
 	"\vincarnation\x18\x02 \x01(\x04R\vincarnation\x12\x1a\n" +
 	"\bsequence\x18\x03 \x01(\x04R\bsequence\x12#\n" +
-	"\rledger_height\x18\x04 \x01(\x04R\fledgerHeight\"I\n" +
+	"\rledger_height\x18\x04 \x01(\x04R\fledgerHeight\x12#\n" +
+	"\rchain_element\x18\x05 \x01(\fR\fchainElement\x12\x1b\n" +
+	"\tchain_end\x18\x06 \x01(\x04R\bchainEnd\"\x9f\x01\n" +
+	"\tHeartbeat\x12\x15\n" +
+	"\x06pki_id\x18\x01 \x01(\fR\x05pkiId\x12 \n" +
+	"\vincarnation\x18\x02 \x01(\x04R\vincarnation\x12\x1a\n" +
+	"\bsequence\x18\x03 \x01(\x04R\bsequence\x12\x18\n" +
+	"\aelement\x18\x04 \x01(\fR\aelement\x12#\n" +
+	"\rledger_height\x18\x05 \x01(\x04R\fledgerHeight\"]\n" +
 	"\x11MembershipRequest\x124\n" +
 	"\n" +
-	"self_alive\x18\x01 \x01(\v2\x15.blockgossip.EnvelopeR\tselfAlive\"U\n" +
+	"self_alive\x18\x01 \x01(\v2\x15.blockgossip.EnvelopeR\tselfAlive\x12\x12\n" +
+	"\x04want\x18\x02 \x03(\fR\x04want\"\xa7\x01\n" +
 	"\x12MembershipResponse\x12+\n" +
 	"\x05alive\x18\x01 \x03(\v2\x15.blockgossip.EnvelopeR\x05alive\x12\x12\n" +
-	"\x04dead\x18\x02 \x03(\fR\x04dead\"L\n" +
+	"\x04dead\x18\x02 \x03(\fR\x04dead\x126\n" +
+	"\n" +
+	"heartbeats\x18\x03 \x03(\v2\x16.blockgossip.HeartbeatR\n" +
+	"heartbeats\x12\x18\n" +
+	"\asilence\x18\x04 \x03(\rR\asilence\"L\n" +
 	"\fBlockMessage\x12(\n" +
 	"\x05block\x18\x01 \x01(\v2\x12.blockgossip.BlockR\x05block\x12\x12\n" +
 	"\x04hops\x18\x02 \x01(\rR\x04hops\"!\n" +
@@ -1449,61 +1615,64 @@ func file_gossip_proto_rawDescGZIP() []byte {
 	return file_gossip_proto_rawDescData
 }
 
-var file_gossip_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_gossip_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_gossip_proto_goTypes = []any{
 	(*Envelope)(nil),           // 0: blockgossip.Envelope
 	(*GossipMessage)(nil),      // 1: blockgossip.GossipMessage
 	(*ConnEstablish)(nil),      // 2: blockgossip.ConnEstablish
 	(*Member)(nil),             // 3: blockgossip.Member
 	(*AliveMessage)(nil),       // 4: blockgossip.AliveMessage
-	(*MembershipRequest)(nil),  // 5: blockgossip.MembershipRequest
-	(*MembershipResponse)(nil), // 6: blockgossip.MembershipResponse
-	(*BlockMessage)(nil),       // 7: blockgossip.BlockMessage
-	(*PullHello)(nil),          // 8: blockgossip.PullHello
-	(*BlockRange)(nil),         // 9: blockgossip.BlockRange
-	(*PullDigest)(nil),         // 10: blockgossip.PullDigest
-	(*PullRequest)(nil),        // 11: blockgossip.PullRequest
-	(*PullResponse)(nil),       // 12: blockgossip.PullResponse
-	(*StateRequest)(nil),       // 13: blockgossip.StateRequest
-	(*StateResponse)(nil),      // 14: blockgossip.StateResponse
-	(*LeadershipMessage)(nil),  // 15: blockgossip.LeadershipMessage
-	(*IHave)(nil),              // 16: blockgossip.IHave
-	(*Graft)(nil),              // 17: blockgossip.Graft
-	(*Prune)(nil),              // 18: blockgossip.Prune
-	(*Block)(nil),              // 19: blockgossip.Block
+	(*Heartbeat)(nil),          // 5: blockgossip.Heartbeat
+	(*MembershipRequest)(nil),  // 6: blockgossip.MembershipRequest
+	(*MembershipResponse)(nil), // 7: blockgossip.MembershipResponse
+	(*BlockMessage)(nil),       // 8: blockgossip.BlockMessage
+	(*PullHello)(nil),          // 9: blockgossip.PullHello
+	(*BlockRange)(nil),         // 10: blockgossip.BlockRange
+	(*PullDigest)(nil),         // 11: blockgossip.PullDigest
+	(*PullRequest)(nil),        // 12: blockgossip.PullRequest
+	(*PullResponse)(nil),       // 13: blockgossip.PullResponse
+	(*StateRequest)(nil),       // 14: blockgossip.StateRequest
+	(*StateResponse)(nil),      // 15: blockgossip.StateResponse
+	(*LeadershipMessage)(nil),  // 16: blockgossip.LeadershipMessage
+	(*IHave)(nil),              // 17: blockgossip.IHave
+	(*Graft)(nil),              // 18: blockgossip.Graft
+	(*Prune)(nil),              // 19: blockgossip.Prune
+	(*Block)(nil),              // 20: blockgossip.Block
 }
 var file_gossip_proto_depIdxs = []int32{
 	2,  // 0: blockgossip.GossipMessage.handshake:type_name -> blockgossip.ConnEstablish
 	4,  // 1: blockgossip.GossipMessage.alive:type_name -> blockgossip.AliveMessage
-	5,  // 2: blockgossip.GossipMessage.membership_request:type_name -> blockgossip.MembershipRequest
-	6,  // 3: blockgossip.GossipMessage.membership_response:type_name -> blockgossip.MembershipResponse
-	7,  // 4: blockgossip.GossipMessage.block:type_name -> blockgossip.BlockMessage
-	8,  // 5: blockgossip.GossipMessage.pull_hello:type_name -> blockgossip.PullHello
-	10, // 6: blockgossip.GossipMessage.pull_digest:type_name -> blockgossip.PullDigest
-	11, // 7: blockgossip.GossipMessage.pull_request:type_name -> blockgossip.PullRequest
-	12, // 8: blockgossip.GossipMessage.pull_response:type_name -> blockgossip.PullResponse
-	13, // 9: blockgossip.GossipMessage.state_request:type_name -> blockgossip.StateRequest
-	14, // 10: blockgossip.GossipMessage.state_response:type_name -> blockgossip.StateResponse
-	15, // 11: blockgossip.GossipMessage.leadership:type_name -> blockgossip.LeadershipMessage
-	16, // 12: blockgossip.GossipMessage.ihave:type_name -> blockgossip.IHave
-	17, // 13: blockgossip.GossipMessage.graft:type_name -> blockgossip.Graft
-	18, // 14: blockgossip.GossipMessage.prune:type_name -> blockgossip.Prune
-	3,  // 15: blockgossip.AliveMessage.member:type_name -> blockgossip.Member
-	0,  // 16: blockgossip.MembershipRequest.self_alive:type_name -> blockgossip.Envelope
-	0,  // 17: blockgossip.MembershipResponse.alive:type_name -> blockgossip.Envelope
-	19, // 18: blockgossip.BlockMessage.block:type_name -> blockgossip.Block
-	9,  // 19: blockgossip.PullDigest.ranges:type_name -> blockgossip.BlockRange
-	9,  // 20: blockgossip.PullRequest.ranges:type_name -> blockgossip.BlockRange
-	19, // 21: blockgossip.PullResponse.blocks:type_name -> blockgossip.Block
-	9,  // 22: blockgossip.StateRequest.range:type_name -> blockgossip.BlockRange
-	19, // 23: blockgossip.StateResponse.blocks:type_name -> blockgossip.Block
-	0,  // 24: blockgossip.Gossip.Stream:input_type -> blockgossip.Envelope
-	0,  // 25: blockgossip.Gossip.Stream:output_type -> blockgossip.Envelope
-	25, // [25:26] is the sub-list for method output_type
-	24, // [24:25] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	6,  // 2: blockgossip.GossipMessage.membership_request:type_name -> blockgossip.MembershipRequest
+	7,  // 3: blockgossip.GossipMessage.membership_response:type_name -> blockgossip.MembershipResponse
+	8,  // 4: blockgossip.GossipMessage.block:type_name -> blockgossip.BlockMessage
+	9,  // 5: blockgossip.GossipMessage.pull_hello:type_name -> blockgossip.PullHello
+	11, // 6: blockgossip.GossipMessage.pull_digest:type_name -> blockgossip.PullDigest
+	12, // 7: blockgossip.GossipMessage.pull_request:type_name -> blockgossip.PullRequest
+	13, // 8: blockgossip.GossipMessage.pull_response:type_name -> blockgossip.PullResponse
+	14, // 9: blockgossip.GossipMessage.state_request:type_name -> blockgossip.StateRequest
+	15, // 10: blockgossip.GossipMessage.state_response:type_name -> blockgossip.StateResponse
+	16, // 11: blockgossip.GossipMessage.leadership:type_name -> blockgossip.LeadershipMessage
+	17, // 12: blockgossip.GossipMessage.ihave:type_name -> blockgossip.IHave
+	18, // 13: blockgossip.GossipMessage.graft:type_name -> blockgossip.Graft
+	19, // 14: blockgossip.GossipMessage.prune:type_name -> blockgossip.Prune
+	5,  // 15: blockgossip.GossipMessage.heartbeat:type_name -> blockgossip.Heartbeat
+	3,  // 16: blockgossip.AliveMessage.member:type_name -> blockgossip.Member
+	0,  // 17: blockgossip.MembershipRequest.self_alive:type_name -> blockgossip.Envelope
+	0,  // 18: blockgossip.MembershipResponse.alive:type_name -> blockgossip.Envelope
+	5,  // 19: blockgossip.MembershipResponse.heartbeats:type_name -> blockgossip.Heartbeat
+	20, // 20: blockgossip.BlockMessage.block:type_name -> blockgossip.Block
+	10, // 21: blockgossip.PullDigest.ranges:type_name -> blockgossip.BlockRange
+	10, // 22: blockgossip.PullRequest.ranges:type_name -> blockgossip.BlockRange
+	20, // 23: blockgossip.PullResponse.blocks:type_name -> blockgossip.Block
+	10, // 24: blockgossip.StateRequest.range:type_name -> blockgossip.BlockRange
+	20, // 25: blockgossip.StateResponse.blocks:type_name -> blockgossip.Block
+	0,  // 26: blockgossip.Gossip.Stream:input_type -> blockgossip.Envelope
+	0,  // 27: blockgossip.Gossip.Stream:output_type -> blockgossip.Envelope
+	27, // [27:28] is the sub-list for method output_type
+	26, // [26:27] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_gossip_proto_init() }
@@ -1528,6 +1697,7 @@ func file_gossip_proto_init() {
 		(*GossipMessage_Ihave)(nil),
 		(*GossipMessage_Graft)(nil),
 		(*GossipMessage_Prune)(nil),
+		(*GossipMessage_Heartbeat)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1535,7 +1705,7 @@ func file_gossip_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_proto_rawDesc), len(file_gossip_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
