@@ -262,7 +262,9 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 			n.log.Debug("connection", "peer", ev.Peer.String(), "up", ev.Up)
 		case <-ticker.C:
-			n.peer.Tick()
+			if err := n.tick(); err != nil {
+				return err
+			}
 		case req := <-n.inject:
 			req.done <- n.peer.InjectBlock(req.b)
 		case b := <-n.ordererBlocks():
@@ -278,6 +280,35 @@ func (n *Node) Run(ctx context.Context) error {
 		n.flush()
 		n.steerOrderer(ctx)
 	}
+}
+
+// tick advances the Peer by one tick, after stepping the envelopes that
+// were already waiting when the ticker fired: a tick's timeouts (grafts,
+// above all) must not fire for a block whose copy is sitting in the queue,
+// which on a busy machine is often (select picks among ready channels at
+// random), and every such graft is a duplicate copy and more load. It
+// steps at most what was queued, so a flood cannot starve the tick.
+func (n *Node) tick() error {
+	if err := n.drainIncoming(); err != nil {
+		return err
+	}
+	n.peer.Tick()
+	return nil
+}
+
+func (n *Node) drainIncoming() error {
+	in := n.deps.Transport.Incoming()
+	for k := len(in); k > 0; k-- {
+		m, ok := <-in
+		if !ok {
+			return fmt.Errorf("transport closed its incoming channel: %w", comm.ErrClosed)
+		}
+		n.met.BytesReceived.Add(float64(m.Size))
+		n.peer.Step(m.From, m.Org, m.Env, m.Size)
+		n.publishStatus() // as in Run: the status before the commit events
+		n.flush()
+	}
+	return nil
 }
 
 // flush carries out the Peer's effects.

@@ -127,6 +127,9 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, via Via, hops uint3
 		p.tracer.BlockAccepted(from, n, via, hops)
 		switch {
 		case via != ViaPush && via != ViaOrderer:
+			if p.cfg.Tree {
+				p.notePulled(n)
+			}
 		case p.cfg.Tree:
 			p.treeForward(from, key, b, hops)
 		default:
