@@ -14,7 +14,7 @@ import (
 )
 
 // Fuzz targets for every decoder of peer input the Peer core runs: alive
-// (and membership messages carrying alives), pushed blocks, pull digests
+// and heartbeat (and membership messages carrying them), pushed blocks, pull digests
 // and responses, state-transfer responses. Each feeds the bytes of one
 // GossipMessage content, exactly as a member could put them on the wire, to
 // a victim that has requests outstanding to the sender (so answers with the
@@ -213,6 +213,7 @@ func FuzzServe(f *testing.F) {
 		&pb.PullRequest{Nonce: 7, Ranges: []*pb.BlockRange{{Start: 0, End: 80}, {Start: 1 << 63, End: 1}}},
 		&pb.StateRequest{Nonce: 7, Range: &pb.BlockRange{Start: 3, End: ^uint64(0)}},
 		&pb.MembershipRequest{SelfAlive: &pb.Envelope{Payload: []byte{0x12, 0x00}}},
+		&pb.MembershipRequest{Want: [][]byte{id[:], {1, 2}, id[:]}},
 		&pb.LeadershipMessage{PkiId: id[:], Org: "org1", Declaration: true, Incarnation: 9, LedgerHeight: 1 << 50},
 	}
 	for i, s := range seeds {
@@ -238,6 +239,29 @@ func FuzzMembershipResponse(f *testing.F) {
 		Member: &pb.Member{PkiId: id[:], Endpoint: "peer9:7051", Org: "org1"}, Incarnation: 2, LedgerHeight: 70}}})
 	fuzzKind(f, "membership_response",
 		&pb.MembershipResponse{Alive: []*pb.Envelope{{Payload: alive}, {Payload: []byte{0x12, 0x00}}}, Dead: [][]byte{id[:]}},
+		&pb.MembershipResponse{Alive: []*pb.Envelope{{Payload: alive}}, Silence: []uint32{1 << 31, 7},
+			Heartbeats: []*pb.Heartbeat{{PkiId: id[:], Incarnation: 2, Sequence: 1 << 40, Element: make([]byte, chainElemLen)}, {PkiId: []byte{1}}}},
+	)
+}
+
+// FuzzHeartbeat feeds heartbeats claiming to be the sender's (whose signed
+// alive, with its chain, the victim holds) or anyone's: the genuine next
+// element, wrong ones, far sequences, other incarnations.
+func FuzzHeartbeat(f *testing.F) {
+	fv := newFuzzVictim(f, "heartbeat")
+	s := fv.net.byID[fv.sender].p
+	m := fv.victim.p.members[fv.sender]
+	if m == nil || !m.chain.ok {
+		f.Fatal("fixture: the victim holds no chain of the sender")
+	}
+	next := s.chain.element(m.seq + 1)
+	far := s.chain.element(s.chain.end)
+	fuzzKind(f, "heartbeat",
+		&pb.Heartbeat{PkiId: fv.sender[:], Incarnation: m.inc, Sequence: m.seq + 1, Element: next[:], LedgerHeight: 80},
+		&pb.Heartbeat{PkiId: fv.sender[:], Incarnation: m.inc, Sequence: s.chain.end, Element: far[:], LedgerHeight: 1 << 63},
+		&pb.Heartbeat{PkiId: fv.sender[:], Incarnation: m.inc, Sequence: ^uint64(0), Element: next[:]},
+		&pb.Heartbeat{PkiId: fv.sender[:], Incarnation: m.inc + 1, Sequence: 1, Element: next[:8]},
+		&pb.Heartbeat{PkiId: fakeID(9).Bytes(), Incarnation: 1, Sequence: 2, Element: next[:]},
 	)
 }
 
