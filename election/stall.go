@@ -62,8 +62,8 @@ func (e *Engine) Distrusted(id identity.PKIID) bool {
 
 // checkStall runs while we follow a live remote leader. It reports whether
 // the org is stalled under it: the orderer had a block StallTimeout ticks ago
-// that no org peer we know of (the leader's own claim does not count) has
-// now, and the lag has not shrunk since. A leader a block or two behind
+// that no org peer we know of (the leader's own claim, and claims beyond the
+// orderer's height, do not count) has now, and the lag has not shrunk since. A leader a block or two behind
 // delivers each block long before the timeout; an org catching up after a
 // burst shrinks its lag: neither is blamed.
 func (e *Engine) checkStall(orgPeers []Candidate) bool {
@@ -72,7 +72,7 @@ func (e *Engine) checkStall(orgPeers []Candidate) bool {
 	}
 	org := e.selfHeight
 	for _, c := range orgPeers {
-		if c.ID != e.leader {
+		if c.ID != e.leader && e.believable(c.Height) {
 			org = max(org, c.Height)
 		}
 	}

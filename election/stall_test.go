@@ -53,7 +53,7 @@ func (s *stallSim) step() {
 		s.liarSeq++
 		liar := c.nodes[0].id
 		for i, m := range c.nodes {
-			if i != 0 && m.up {
+			if i != 0 && m.up && !m.mute {
 				m.e.Step(liar, &pb.LeadershipMessage{PkiId: liar.Bytes(), Declaration: true, Incarnation: 7, Sequence: s.liarSeq, LedgerHeight: 1 << 40})
 			}
 		}
@@ -86,7 +86,7 @@ func (s *stallSim) run(ticks int) {
 func (s *stallSim) followers(id identity.PKIID) int {
 	n := 0
 	for i, m := range s.c.nodes {
-		if l, ok := m.e.Leader(); i != 0 && m.up && ok && l == id {
+		if l, ok := m.e.Leader(); i != 0 && m.up && !m.mute && ok && l == id {
 			n++
 		}
 	}
@@ -349,5 +349,29 @@ func TestStallConfigValidate(t *testing.T) {
 	off.StallTimeout, off.ProbeInterval, off.StallPenalty, off.MaxStallPenalty = 0, 0, 0, 0
 	if err := off.Validate(); err != nil {
 		t.Errorf("stall detection off: %v", err)
+	}
+}
+
+// TestAccompliceClaimingImpossibleHeightDoesNotHideTheStall: a second
+// member advertising a height the orderer has not reached cannot make the
+// org look served.
+func TestAccompliceClaimingImpossibleHeightDoesNotHideTheStall(t *testing.T) {
+	cfg := DefaultConfig()
+	s := newStallSim(t, cfg, 5, 8)
+	accomplice := s.c.nodes[4]
+	accomplice.mute, accomplice.height = true, 1<<40
+	s.run(cfg.StartupGrace + 2*cfg.LeaderAliveThreshold + 3*cfg.ElectionDuration)
+	if l := s.c.leaders(); len(l) != 1 || s.followers(s.c.nodes[l[0]].id) != 3 {
+		t.Fatalf("no honest leader agreed before the attack: leaders %v", l)
+	}
+	s.lying = true
+	s.run(cfg.DeclarationInterval + 1)
+	liar := s.c.nodes[0].id
+	if got := s.followers(liar); got != 3 {
+		t.Fatalf("%d of 3 honest engines follow the liar; the scenario needs all", got)
+	}
+	s.run(cfg.StallTimeout - 1 + stallBound(cfg))
+	if l := s.c.leaders(); len(l) != 1 || l[0] != 1 || s.followers(s.c.nodes[1].id) != 3 {
+		t.Fatalf("leaders %v, %d follow engine 1: the accomplice's claim hid the stall", l, s.followers(s.c.nodes[1].id))
 	}
 }
