@@ -186,8 +186,8 @@ func (p *Peer) handleHeartbeat(from identity.PKIID, env *pb.Envelope, hb *pb.Hea
 // and will ask from, which has it, at the next tick: at most once per
 // AliveInterval per member.
 func (p *Peer) wantAlive(from, id identity.PKIID) {
-	if t, ok := p.wanted[id]; ok && p.now-t < uint64(p.cfg.AliveInterval) {
-		return
+	if t, ok := p.wanted[id]; (ok && p.now-t < uint64(p.cfg.AliveInterval)) || len(p.wanted) >= p.cfg.MaxResponseMembers {
+		return // asked lately, or too many asks out (a member making up members): the next heartbeat asks again
 	}
 	if p.wanted == nil {
 		p.wanted = make(map[identity.PKIID]uint64)
