@@ -27,18 +27,36 @@ import (
 // a signed alive); a replayed or older heartbeat changes nothing. When the
 // chain runs out the member signs a new alive anchoring the next one.
 //
+// A receiver that hears a heartbeat it cannot check (unknown member, newer
+// incarnation, a chain whose anchor it missed) asks the peer it came from
+// for the member's signed alive (MembershipRequest.want), at most once per
+// AliveInterval per member. A heartbeat is relayed only by peers that
+// checked it, so a peer signs its first few alives (signedRounds) for a
+// network that starts all at once to learn of it quickly.
+//
 // The ledger height is not bound by the chain. It travels authenticated in
 // signed alives, which a member sends, besides at chain renewal, when its
-// height changed and HeightInterval ticks passed since its last one (so
-// heights in membership are at most about HeightInterval + AliveInterval
-// stale while blocks flow, and no signature is made or checked while the
-// ledger is still). A heartbeat carries the height too, but a receiver
-// believes it only when the heartbeat comes straight from the member over
-// its own authenticated stream (a relay could alter it): in MaxView mode,
-// where every heartbeat goes direct, heights are therefore fresh every
-// round. Pull verifies every block it fetches and election's PreferUpToDate
-// tolerates MaxLag blocks, so a height a few seconds stale costs at most a
-// pull asked of a peer a little less far ahead than it is.
+// height changed and HeightInterval ticks passed since its last one: while
+// blocks flow, one signature per member per HeightInterval instead of per
+// AliveInterval; while the ledger is still, none. A heartbeat carries the
+// height too, but a receiver believes it only when the heartbeat comes
+// straight from the member over its own authenticated stream (a relay could
+// alter it): in MaxView mode, where every heartbeat goes direct, heights are
+// fresh every round. With full membership heights are therefore up to about
+// HeightInterval + AliveInterval stale. That is safe: pull asks by height
+// but learns what a peer holds from its digest and verifies every block,
+// and a stale height only ever understates. It is not free: election's
+// PreferUpToDate may take an up-to-date candidate for one more than MaxLag
+// blocks behind until its next signed alive (its own leadership messages
+// carry a signed, fresh height).
+//
+// Old news: a membership response says how long the responder had not
+// heard of each member it lists (silence), and news learnt from it is that
+// old, so a crashed member's last heartbeat heard late does not restart its
+// expiry clock, and second-hand news never readmits a dead member (the
+// member's own alive or heartbeat does). A member that withholds another's
+// genuine heartbeat and delivers it late can stretch that member's life at
+// one receiver by at most the delay, never past the last element revealed.
 //
 // The chain's secret is derived from this peer's signature over a
 // domain-separated message naming its PKI-ID, incarnation and the chain's
