@@ -135,3 +135,52 @@ func TestNodeTickStepsQueuedMessagesFirst(t *testing.T) {
 		t.Fatalf("height %d after the tick, want 1 (the queued copy committed)", p.Height())
 	}
 }
+
+// A queued IHave skips the lazy neighbours that showed they have the block
+// while it waited (their IHave, or a copy): on a lazy link both ends would
+// otherwise announce every block to each other.
+func TestQueuedIHaveSkipsNeighboursThatHaveTheBlock(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	net := seededNet(t, 12, cfg, 43)
+	net.ticks(2)
+	p := net.peers[0].p
+	net.collect(net.peers[0])
+	for _, id := range p.liveOrg.ids { // a third lazy neighbour, to be told
+		_, e := p.eager.pos[id]
+		if _, l := p.lazy.pos[id]; !e && !l && len(p.lazy.ids) < 3 {
+			p.lazy.set(id, true)
+		}
+	}
+	if len(p.lazy.ids) < 3 {
+		t.Fatalf("%d lazy neighbours, want at least 3", len(p.lazy.ids))
+	}
+	b := makeChain(testOrderer, 1, 43)[0]
+	if err := p.InjectBlock(b); err != nil {
+		t.Fatal(err)
+	}
+	p.Ready()
+	announcer, copier := p.lazy.ids[0], p.lazy.ids[1]
+	p.Step(announcer, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
+		Number: 0, Hash: ledger.HeaderHash(b), Hops: 2}}}), 0)
+	p.Step(copier, "org1", pushEnv(b, 2), 0)
+	lazy := append([]identity.PKIID(nil), p.lazy.ids...)
+	p.Ready()
+	told := map[identity.PKIID]int{}
+	for range cfg.IHaveDelay {
+		p.Tick()
+		for _, m := range p.Ready().Messages {
+			if msg, err := decode(m.Env); err == nil && msg.GetIhave() != nil {
+				told[m.To.ID]++
+			}
+		}
+	}
+	if told[announcer] != 0 || told[copier] != 0 {
+		t.Fatalf("IHave sent to a neighbour that announced the block (%d) or sent a copy (%d), want 0 and 0", told[announcer], told[copier])
+	}
+	for _, id := range lazy {
+		if id != announcer && id != copier && told[id] != 1 {
+			t.Fatalf("lazy neighbour %v got %d IHaves, want 1", id, told[id])
+		}
+	}
+}

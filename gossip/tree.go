@@ -1,6 +1,8 @@
 package gossip
 
 import (
+	"slices"
+
 	"github.com/blockgossip/blockgossip/identity"
 	pb "github.com/blockgossip/blockgossip/protos"
 )
@@ -54,9 +56,31 @@ type treeState struct {
 }
 
 type queuedIHave struct {
-	env  *pb.Envelope
-	from identity.PKIID
-	due  uint64
+	env    *pb.Envelope
+	number uint64
+	from   identity.PKIID
+	due    uint64
+	// known lists neighbours that showed they have the block while the
+	// IHave waited (their own IHave, or a copy): they are not told.
+	known []identity.PKIID
+}
+
+// maxKnown bounds queuedIHave.known (the lazy set is a handful).
+const maxKnown = 16
+
+// knows records that id has block n, so that our queued IHave for n
+// skips it: on a lazy link both ends would otherwise announce each block
+// to each other, and an IHave is a whole gRPC message (a write, a TLS
+// record, a syscall on each side), however few its bytes.
+func (p *Peer) knows(n uint64, id identity.PKIID) {
+	for i := range p.ihaves {
+		if q := &p.ihaves[i]; q.number == n {
+			if len(q.known) < maxKnown {
+				q.known = append(q.known, id)
+			}
+			return
+		}
+	}
 }
 
 type missingBlock struct {
@@ -173,16 +197,17 @@ func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, hops 
 		Number: key.number, Hash: key.hash[:], Hops: hops + 1,
 	}}})
 	if p.cfg.IHaveDelay > 0 && len(p.ihaves) < maxMissing {
-		p.ihaves = append(p.ihaves, queuedIHave{env: ihave, from: from, due: p.now + uint64(p.cfg.IHaveDelay)})
+		p.ihaves = append(p.ihaves, queuedIHave{env: ihave, number: key.number, from: from, due: p.now + uint64(p.cfg.IHaveDelay)})
 		return
 	}
-	p.announce(ihave, from)
+	p.announce(ihave, from, nil)
 }
 
-// announce sends an IHave to the lazy neighbours other than from.
-func (p *Peer) announce(ihave *pb.Envelope, from identity.PKIID) {
+// announce sends an IHave to the lazy neighbours other than from and
+// those known to have the block.
+func (p *Peer) announce(ihave *pb.Envelope, from identity.PKIID, known []identity.PKIID) {
 	for _, id := range p.lazy.ids {
-		if id != from {
+		if id != from && !slices.Contains(known, id) {
 			p.send(id, ihave)
 		}
 	}
@@ -192,7 +217,8 @@ func (p *Peer) announce(ihave *pb.Envelope, from identity.PKIID) {
 func (p *Peer) flushIHaves() {
 	i := 0
 	for ; i < len(p.ihaves) && p.ihaves[i].due <= p.now; i++ {
-		p.announce(p.ihaves[i].env, p.ihaves[i].from)
+		q := &p.ihaves[i]
+		p.announce(q.env, q.from, q.known)
 	}
 	if i > 0 {
 		n := copy(p.ihaves, p.ihaves[i:])
@@ -211,6 +237,7 @@ func (p *Peer) treeDuplicate(from identity.PKIID, n uint64) {
 	if from == p.self.ID {
 		return
 	}
+	p.knows(n, from)
 	if _, ok := p.pulled[n]; ok {
 		return
 	}
@@ -260,6 +287,7 @@ func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
 		}
 		key := blockKey{number: ih.GetNumber(), hash: [32]byte(ih.GetHash())}
 		if p.Have(ih.GetNumber()) || p.store.has(key) {
+			p.knows(ih.GetNumber(), from)
 			// The copy beat its first IHave: eager copies are on time.
 			if ih.GetNumber() < p.height+uint64(p.cfg.ReorderWindow) {
 				p.observeBlock(ih.GetNumber(), 0)
