@@ -9,8 +9,7 @@ import (
 
 // The churn measures. time_to_last_ms counts every peer, so under churn it
 // includes the downtime of a crashed peer: a peer down when a block is cut
-// commits it only after it restarts. Two measures split that apart, and
-// together they still account for every (peer, block) pair:
+// commits it only after it restarts. Two measures split that apart:
 //
 //   - Live time to last (time_to_last_live_ms): per block, cut to commit at
 //     the last peer that was up during the whole window from the cut until
@@ -24,11 +23,12 @@ import (
 //     peer has committed every block cut before the restart (0 if it
 //     already had them all).
 //
-// delivery_ratio is unchanged: every block must reach every peer,
-// restarted ones included.
+// delivery_ratio is unchanged and still counts every (peer, block) pair:
+// every block must reach every peer, restarted ones included.
 
 // downSpan is one crash of a peer: down from from until to (virtual ns;
-// to is -1 while the peer is still down).
+// to is -1 while the peer is still down). churn also uses it for a
+// restarted peer's catch-up: catching up from its restart until to.
 type downSpan struct {
 	peer     int32
 	from, to int64
@@ -211,7 +211,7 @@ func (w *world) churn() churnFigures {
 		}
 		return 0
 	})
-	f.tail = f.tail[:min(len(f.tail), liveTailBlocks)]
+	f.tail = append([]LiveTail{}, f.tail[:min(len(f.tail), liveTailBlocks)]...) // [] rather than null in the JSON
 	return f
 }
 
