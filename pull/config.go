@@ -56,6 +56,16 @@ type Config struct {
 	// MaxServed caps the table of digests we answered and may serve
 	// (one entry per requesting peer).
 	MaxServed int
+	// ReaskAfter is how many ticks a pull request may go unanswered before
+	// the blocks it still lacks are asked, once, of another responder of
+	// the same round; 0 disables re-asking (a lost request or response
+	// then costs a round). It must be below NonceTTL, since the other
+	// responder serves only within its digest's lifetime.
+	ReaskAfter int
+	// PullOnStart makes an engine whose store is not empty at its first
+	// tick (a restart with its ledger) start a pull round at that tick,
+	// instead of at a random tick of the first PullInterval.
+	PullOnStart bool
 }
 
 // DefaultConfig returns blockgossip's defaults: pull as a fast backstop for
@@ -78,6 +88,8 @@ func DefaultConfig() Config {
 		BaseCooldown:           50,      // 5 s: long enough to route around a flaky peer, short enough to forgive loss
 		MaxCooldown:            3000,    // 5 min: a persistent liar is asked about once per 5 minutes
 		MaxServed:              1024,    // one digest per requesting peer; bounds memory against many peers
+		ReaskAfter:             2,       // 200 ms: a LAN answer takes milliseconds; later, it is lost, not slow
+		PullOnStart:            true,    // a restarted peer missed what was cut while it was down: ask at once
 	}
 }
 
@@ -95,6 +107,8 @@ func FabricConfig() Config {
 	c.MaxInFlight = 1             // Fabric's anti-entropy asks one batch at a time
 	c.StateTimeout = 30           // Fabric state response timeout 3 s
 	c.Lookahead = 100             // Fabric's payload buffer (defMaxBlockDistance 20, batch 10) — generous
+	c.ReaskAfter = 0              // Fabric asks each digest item once per round
+	c.PullOnStart = false         // Fabric's first pull comes on its PullInterval timer
 	return c
 }
 
@@ -130,6 +144,8 @@ func (c Config) Validate() error {
 		return bad("need 1 <= BaseCooldown (%d) <= MaxCooldown (%d)", c.BaseCooldown, c.MaxCooldown)
 	case c.MaxServed < 1:
 		return bad("MaxServed must be at least 1")
+	case c.ReaskAfter < 0 || c.ReaskAfter >= c.NonceTTL:
+		return bad("ReaskAfter %d: need 0 (off) <= ReaskAfter < NonceTTL (%d)", c.ReaskAfter, c.NonceTTL)
 	}
 	return nil
 }

@@ -70,6 +70,7 @@ type Received struct {
 // Stats counts what the engine did, for metrics and tests.
 type Stats struct {
 	HellosSent, DigestsSent, PullRequestsSent, PullBlocksServed uint64
+	PullReasks                                                  uint64 // blocks asked again of a second responder
 	StateRequestsSent, StateHedges, StateBlocksServed           uint64
 	PullBlocksReceived, StateBlocksReceived                     uint64
 	StateTimeouts, Strikes, Dropped                             uint64
@@ -87,6 +88,7 @@ type Engine struct {
 	peers    map[identity.PKIID]*peerState // live and recently live peers
 	live     []identity.PKIID              // this tick's live peers, in the caller's order
 	nextPull int                           // tick of the next pull round
+	startup  bool                          // PullOnStart: pull as soon as a peer is live
 
 	rounds  map[uint64]*round         // our pull rounds, by nonce
 	pending map[uint64]int            // block -> tick its pull request expires
@@ -126,6 +128,9 @@ func New(cfg Config, self identity.PKIID, rng *rand.Rand, store Store) (*Engine,
 func (e *Engine) Tick(live []PeerInfo) []Out {
 	e.now++
 	e.updatePeers(live)
+	if e.now == 1 && e.cfg.PullOnStart && e.store.Height() > 0 {
+		e.startup = true // restarted with a ledger: blocks were cut while we were down
+	}
 	var out []Out
 	out = append(out, e.tickPull()...)
 	out = append(out, e.tickState()...)
@@ -178,9 +183,26 @@ func (e *Engine) OnCommitted(height uint64) {
 // reorder buffer, or peers advertising a greater height) and should not
 // wait out PullInterval. The regular rounds keep their rhythm afterwards.
 func (e *Engine) PullSoon() {
-	if len(e.rounds) == 0 && e.nextPull > e.now+1 {
+	if !e.pulling() && e.nextPull > e.now+1 {
 		e.nextPull = e.now + 1
 	}
+}
+
+// pulling reports whether a round is under way: collecting digests, or
+// waiting for an answer that is not yet late. Without ReaskAfter a round
+// is under way until it ends (all answers in, or NonceTTL).
+func (e *Engine) pulling() bool {
+	for _, r := range e.rounds {
+		if !r.requested || e.cfg.ReaskAfter == 0 {
+			return true
+		}
+		for _, a := range r.assigned {
+			if !a.late {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Stats returns the counters so far.

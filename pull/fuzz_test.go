@@ -218,7 +218,7 @@ func drawAnswer(rt *rapid.T, e *Engine, c *chain) (*pb.GossipMessage, identity.P
 		for _, nonce := range sortedKeys(e.rounds) {
 			r := e.rounds[nonce]
 			for from, asked := range r.assigned {
-				nums := sortedU64(keys(asked))
+				nums := sortedU64(keys(asked.blocks))
 				return &pb.GossipMessage{Content: &pb.GossipMessage_PullResponse{PullResponse: &pb.PullResponse{
 					Nonce: nonce, Blocks: pick(nums)}}}, from
 			}

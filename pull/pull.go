@@ -9,14 +9,24 @@ import (
 )
 
 // round is one pull round we started: hello sent, digests collected, then
-// each missing block asked from one responder.
+// each missing block asked from one responder, and asked once more of
+// another if the first does not answer within ReaskAfter ticks.
 type round struct {
 	nonce     uint64
 	started   int
 	asked     map[identity.PKIID]bool // hello sent, digest not yet in
-	digests   []digest                // in arrival order
+	digests   []digest                // in arrival order, shuffled when requesting
 	requested bool
-	assigned  map[identity.PKIID]map[uint64]bool // blocks asked, not yet in
+	assigned  map[identity.PKIID]*ask   // requests sent, answer not yet in
+	requests  map[identity.PKIID]int    // requests sent per responder
+	reasked   map[uint64]identity.PKIID // blocks re-asked, and of whom
+}
+
+// ask is a request in flight: the blocks asked of one responder.
+type ask struct {
+	blocks map[uint64]bool // asked, not yet in
+	sent   int             // tick it went out
+	late   bool            // ReaskAfter passed: its blocks were re-asked or freed
 }
 
 type digest struct {
@@ -35,6 +45,8 @@ func (e *Engine) tickPull() []Out {
 			delete(e.rounds, nonce)
 		case !r.requested && e.now >= r.started+e.cfg.DigestWait:
 			out = append(out, e.request(r)...)
+		case r.requested && e.cfg.ReaskAfter > 0:
+			out = append(out, e.reask(r)...)
 		}
 	}
 	for n, exp := range e.pending {
@@ -42,9 +54,11 @@ func (e *Engine) tickPull() []Out {
 			delete(e.pending, n)
 		}
 	}
-	if e.now >= e.nextPull {
+	if e.now >= e.nextPull || e.startup {
 		e.nextPull = e.now + e.cfg.PullInterval
-		out = append(out, e.startRound()...)
+		hellos := e.startRound()
+		e.startup = e.startup && len(hellos) == 0 // no live peer yet: try again next tick
+		out = append(out, hellos...)
 	}
 	return out
 }
@@ -54,7 +68,9 @@ func (e *Engine) startRound() []Out {
 	if len(peers) == 0 {
 		return nil
 	}
-	r := &round{nonce: e.newNonce(), started: e.now, asked: make(map[identity.PKIID]bool)}
+	r := &round{nonce: e.newNonce(), started: e.now, asked: make(map[identity.PKIID]bool),
+		assigned: make(map[identity.PKIID]*ask), requests: make(map[identity.PKIID]int),
+		reasked: make(map[uint64]identity.PKIID)}
 	e.rounds[r.nonce] = r
 	out := make([]Out, 0, len(peers))
 	for _, id := range peers {
@@ -93,10 +109,10 @@ const stripe = 16
 // go in stripes of up to `stripe` consecutive numbers per responder, so a
 // request is a few ranges, not one per block. A block stays reserved (not
 // asked again) until the next round starts, so a lost request or response
-// costs one round, not NonceTTL.
+// costs one round, not NonceTTL; with ReaskAfter set, until reask asks
+// it elsewhere or frees it.
 func (e *Engine) request(r *round) []Out {
 	r.requested = true
-	r.assigned = make(map[identity.PKIID]map[uint64]bool)
 	e.rng.Shuffle(len(r.digests), func(i, j int) { r.digests[i], r.digests[j] = r.digests[j], r.digests[i] })
 	asks := make([][]span, len(r.digests))
 	full, prev := 0, -1
@@ -107,8 +123,8 @@ func (e *Engine) request(r *round) []Out {
 		}
 		best := -1
 		for i, d := range r.digests {
-			if load := len(r.assigned[d.from]); load < e.cfg.MaxBlocksPerResponse && spansHave(d.spans, n) &&
-				(best < 0 || load < len(r.assigned[r.digests[best].from])) {
+			if load := r.load(d.from); load < e.cfg.MaxBlocksPerResponse && spansHave(d.spans, n) &&
+				(best < 0 || load < r.load(r.digests[best].from)) {
 				best = i
 			}
 		}
@@ -116,8 +132,8 @@ func (e *Engine) request(r *round) []Out {
 			continue
 		}
 		if prev >= 0 && prev != best && spansHave(r.digests[prev].spans, n) {
-			load := len(r.assigned[r.digests[prev].from])
-			if load < e.cfg.MaxBlocksPerResponse && load < len(r.assigned[r.digests[best].from])+stripe {
+			load := r.load(r.digests[prev].from)
+			if load < e.cfg.MaxBlocksPerResponse && load < r.load(r.digests[best].from)+stripe {
 				best = prev // keep ranges contiguous: few ranges on the wire
 			}
 		}
@@ -127,24 +143,123 @@ func (e *Engine) request(r *round) []Out {
 		if asks[best], ok = addNum(asks[best], n, e.cfg.MaxRanges); !ok {
 			continue
 		}
-		if r.assigned[d.from] == nil {
-			r.assigned[d.from] = make(map[uint64]bool)
+		a := r.assigned[d.from]
+		if a == nil {
+			a = &ask{blocks: make(map[uint64]bool), sent: e.now}
+			r.assigned[d.from] = a
 		}
-		r.assigned[d.from][n] = true
+		a.blocks[n] = true
 		e.pending[n] = e.nextPull
-		if len(r.assigned[d.from]) == e.cfg.MaxBlocksPerResponse {
+		if e.cfg.ReaskAfter > 0 {
+			e.pending[n] = e.now + e.cfg.NonceTTL // until answered, re-asked or freed by reask
+		}
+		if len(a.blocks) == e.cfg.MaxBlocksPerResponse {
 			full++
 		}
 	}
+	return e.sendAsks(r, asks)
+}
+
+// sendAsks sends the requests of round r, asks[i] to r.digests[i].from.
+func (e *Engine) sendAsks(r *round, asks [][]span) []Out {
 	var out []Out
 	for i, d := range r.digests {
 		if len(asks[i]) > 0 {
+			r.requests[d.from]++
 			out = append(out, Out{d.from, &pb.GossipMessage{Content: &pb.GossipMessage_PullRequest{
 				PullRequest: &pb.PullRequest{Nonce: r.nonce, Ranges: writeSpans(asks[i])}}}})
 		}
 	}
 	e.stats.PullRequestsSent += uint64(len(out))
 	return out
+}
+
+// load is how many blocks of round r responder id has yet to send.
+func (r *round) load(id identity.PKIID) int {
+	if a := r.assigned[id]; a != nil {
+		return len(a.blocks)
+	}
+	return 0
+}
+
+// reask handles round r's requests that went ReaskAfter ticks without an
+// answer (lost, or their answer was): each block they still lack is asked
+// of one other responder of the round that offered it, once per round.
+// That responder must have no request of ours in flight, a request left on
+// its digest (requestsPerDigest) and be out of cooldown; consecutive
+// blocks go to the same one, up to MaxBlocksPerResponse. A block nobody
+// else can serve, or already re-asked, is freed for the next round, which
+// PullSoon brings forward. A late answer is still taken: the caller drops
+// whichever copy comes second.
+func (e *Engine) reask(r *round) []Out {
+	var lost []uint64
+	for id, a := range r.assigned {
+		if a.late || e.now < a.sent+e.cfg.ReaskAfter {
+			continue
+		}
+		a.late = true
+		for n := range a.blocks {
+			if prev, again := r.reasked[n]; !again || prev == id {
+				lost = append(lost, n)
+			}
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	slices.Sort(lost) // map order must not reach the rng or the wire
+	asks := make([][]span, len(r.digests))
+	load := make([]int, len(r.digests))
+	prev := -1
+	for _, n := range lost {
+		if e.store.Have(n) {
+			continue
+		}
+		if _, again := r.reasked[n]; again {
+			delete(e.pending, n) // its second responder failed too
+			continue
+		}
+		usable := func(i int) bool {
+			d := r.digests[i]
+			return r.assigned[d.from] == nil && r.requests[d.from] < requestsPerDigest && !e.Cooling(d.from) &&
+				load[i] < e.cfg.MaxBlocksPerResponse && spansHave(d.spans, n)
+		}
+		best := -1
+		if prev >= 0 && usable(prev) {
+			best = prev // keep ranges contiguous
+		} else {
+			for i := range r.digests {
+				if usable(i) && (best < 0 || load[i] < load[best]) {
+					best = i
+				}
+			}
+		}
+		var ok bool
+		if best >= 0 {
+			asks[best], ok = addNum(asks[best], n, e.cfg.MaxRanges)
+		}
+		if !ok {
+			delete(e.pending, n) // nobody else offered it: the next round asks again
+			continue
+		}
+		prev = best
+		load[best]++
+		r.reasked[n] = r.digests[best].from
+		e.pending[n] = e.now + e.cfg.NonceTTL
+		e.stats.PullReasks++
+	}
+	for i, d := range r.digests {
+		if len(asks[i]) > 0 {
+			a := &ask{blocks: make(map[uint64]bool), sent: e.now}
+			for _, s := range asks[i] {
+				for n := s.start; n < s.end; n++ {
+					a.blocks[n] = true
+				}
+			}
+			r.assigned[d.from] = a
+		}
+	}
+	return e.sendAsks(r, asks)
 }
 
 // covered reports whether block n is already here or already asked for
@@ -163,12 +278,13 @@ func (e *Engine) covered(n uint64) bool {
 
 func (e *Engine) onPullResponse(from identity.PKIID, resp *pb.PullResponse) []Received {
 	r := e.rounds[resp.GetNonce()]
-	asked := r.assignedTo(from)
-	if asked == nil {
+	a := r.assignedTo(from)
+	if a == nil {
 		e.stats.Dropped++
 		return nil
 	}
 	delete(r.assigned, from)
+	asked := a.blocks
 	var got []Received
 	for _, b := range resp.GetBlocks() {
 		hdr, err := ledger.ParseHeader(b)
@@ -183,8 +299,10 @@ func (e *Engine) onPullResponse(from identity.PKIID, resp *pb.PullResponse) []Re
 			got = append(got, Received{from, b, ViaPull})
 		}
 	}
-	for n := range asked { // not served: free to ask again at once
-		delete(e.pending, n)
+	for n := range asked { // not served: free to ask again at once, unless re-asked elsewhere
+		if of, again := r.reasked[n]; !again || of == from {
+			delete(e.pending, n)
+		}
 	}
 	if len(got) > 0 {
 		e.clear(from)
@@ -193,7 +311,7 @@ func (e *Engine) onPullResponse(from identity.PKIID, resp *pb.PullResponse) []Re
 	return got
 }
 
-func (r *round) assignedTo(id identity.PKIID) map[uint64]bool {
+func (r *round) assignedTo(id identity.PKIID) *ask {
 	if r == nil {
 		return nil
 	}

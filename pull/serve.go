@@ -9,10 +9,16 @@ import (
 // The responder side of pull, and the block collection state transfer
 // shares with it.
 
-// served is a digest we sent, which entitles its peer to one request.
+// requestsPerDigest is how many requests one digest entitles its peer to:
+// its request, and one re-ask of blocks another responder failed to send.
+const requestsPerDigest = 2
+
+// served is a digest we sent, which entitles its peer to requestsPerDigest
+// requests until it expires.
 type served struct {
 	nonce   uint64
 	expires int
+	left    int // requests still allowed
 }
 
 // digestCache holds the digest built this tick: however many hellos
@@ -49,7 +55,7 @@ func (e *Engine) remember(from identity.PKIID, nonce uint64) bool {
 			return false
 		}
 	}
-	e.served[from] = served{nonce, e.now + e.cfg.NonceTTL}
+	e.served[from] = served{nonce, e.now + e.cfg.NonceTTL, requestsPerDigest}
 	return true
 }
 
@@ -85,14 +91,19 @@ func (e *Engine) buildDigest() []span {
 }
 
 // onPullRequest serves a request whose nonce we answered with a digest to
-// this same peer, within NonceTTL, once; only blocks inside our window.
+// this same peer, within NonceTTL, at most requestsPerDigest times; only
+// blocks inside our window.
 func (e *Engine) onPullRequest(from identity.PKIID, req *pb.PullRequest) []Out {
 	s, ok := e.served[from]
 	if !ok || s.nonce != req.GetNonce() || e.now >= s.expires {
 		e.stats.Dropped++
 		return nil
 	}
-	delete(e.served, from)
+	if s.left--; s.left > 0 {
+		e.served[from] = s
+	} else {
+		delete(e.served, from)
+	}
 	lo, hi := e.window()
 	blocks := e.collect(readSpans(req.GetRanges(), e.cfg.MaxRanges, lo, hi), e.cfg.MaxBlocksPerResponse)
 	e.stats.PullBlocksServed += uint64(len(blocks))
