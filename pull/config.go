@@ -56,9 +56,9 @@ type Config struct {
 	// MaxServed caps the table of digests we answered and may serve
 	// (one entry per requesting peer).
 	MaxServed int
-	// ReaskAfter is how many ticks a pull request may go unanswered before
-	// the blocks it still lacks are asked, once, of another responder of
-	// the same round; 0 disables re-asking (a lost request or response
+	// ReaskAfter is how many whole ticks a pull request may go unanswered
+	// before the blocks it still lacks are asked, once, of another
+	// responder of the same round; 0 disables re-asking (a lost request or response
 	// then costs a round). It must be below NonceTTL, since the other
 	// responder serves only within its digest's lifetime.
 	ReaskAfter int
@@ -88,7 +88,7 @@ func DefaultConfig() Config {
 		BaseCooldown:           50,      // 5 s: long enough to route around a flaky peer, short enough to forgive loss
 		MaxCooldown:            3000,    // 5 min: a persistent liar is asked about once per 5 minutes
 		MaxServed:              1024,    // one digest per requesting peer; bounds memory against many peers
-		ReaskAfter:             2,       // 200 ms: a LAN answer takes milliseconds; later, it is lost, not slow
+		ReaskAfter:             2,       // 200-300 ms: a LAN answer takes milliseconds, two 80 ms WAN hops 160; later, it is lost, not slow
 		PullOnStart:            true,    // a restarted peer missed what was cut while it was down: ask at once
 	}
 }

@@ -89,6 +89,7 @@ type Engine struct {
 	live     []identity.PKIID              // this tick's live peers, in the caller's order
 	nextPull int                           // tick of the next pull round
 	startup  bool                          // PullOnStart: pull as soon as a peer is live
+	ticking  bool                          // inside Tick (see sentAt)
 
 	rounds  map[uint64]*round         // our pull rounds, by nonce
 	pending map[uint64]int            // block -> tick its pull request expires
@@ -127,6 +128,8 @@ func New(cfg Config, self identity.PKIID, rng *rand.Rand, store Store) (*Engine,
 // returns the messages to send: pull hellos and requests, state requests.
 func (e *Engine) Tick(live []PeerInfo) []Out {
 	e.now++
+	e.ticking = true
+	defer func() { e.ticking = false }()
 	e.updatePeers(live)
 	if e.now == 1 && e.cfg.PullOnStart && e.store.Height() > 0 {
 		e.startup = true // restarted with a ledger: blocks were cut while we were down

@@ -25,7 +25,7 @@ type round struct {
 // ask is a request in flight: the blocks asked of one responder.
 type ask struct {
 	blocks map[uint64]bool // asked, not yet in
-	sent   int             // tick it went out
+	sent   int             // first whole tick it was out (sentAt)
 	late   bool            // ReaskAfter passed: its blocks were re-asked or freed
 }
 
@@ -145,7 +145,7 @@ func (e *Engine) request(r *round) []Out {
 		}
 		a := r.assigned[d.from]
 		if a == nil {
-			a = &ask{blocks: make(map[uint64]bool), sent: e.now}
+			a = &ask{blocks: make(map[uint64]bool), sent: e.sentAt()}
 			r.assigned[d.from] = a
 		}
 		a.blocks[n] = true
@@ -172,6 +172,16 @@ func (e *Engine) sendAsks(r *round, asks [][]span) []Out {
 	}
 	e.stats.PullRequestsSent += uint64(len(out))
 	return out
+}
+
+// sentAt stamps a request sent now: a request sent between two ticks
+// (from Step) counts from the next tick, so that every request gets at
+// least ReaskAfter whole ticks to be answered.
+func (e *Engine) sentAt() int {
+	if e.ticking {
+		return e.now
+	}
+	return e.now + 1
 }
 
 // load is how many blocks of round r responder id has yet to send.
@@ -250,7 +260,7 @@ func (e *Engine) reask(r *round) []Out {
 	}
 	for i, d := range r.digests {
 		if len(asks[i]) > 0 {
-			a := &ask{blocks: make(map[uint64]bool), sent: e.now}
+			a := &ask{blocks: make(map[uint64]bool), sent: e.sentAt()}
 			for _, s := range asks[i] {
 				for n := s.start; n < s.end; n++ {
 					a.blocks[n] = true

@@ -79,6 +79,21 @@ func lossy(t *testing.T, cfg Config) {
 	}
 	ticks := s.runUntilConverged(1500)
 	s.report("20 peers, 30% loss, pull only, ticks after the last block", ticks)
+	var st Stats
+	for _, nd := range s.nodes {
+		x := nd.eng.Stats()
+		st.PullReasks += x.PullReasks
+		st.PullRequestsSent += x.PullRequestsSent
+		st.PullBlocksReceived += x.PullBlocksReceived
+		st.PullBlocksServed += x.PullBlocksServed
+	}
+	t.Logf("%d pull requests, %d blocks re-asked, %d served, %d received by pull for 19 x 100 missing",
+		st.PullRequestsSent, st.PullReasks, st.PullBlocksServed, st.PullBlocksReceived)
+	// 30% of answers are lost, so 1,900 blocks cost at least 1,900/0.7 =
+	// 2,714 served; re-asks must not add a storm on top.
+	if limit := uint64(1900 * 115 / 70); st.PullBlocksServed > limit {
+		t.Errorf("%d blocks served for 1,900 missing at 30%% loss, want at most %d", st.PullBlocksServed, limit)
+	}
 }
 
 // A peer advertising a huge height and serving nothing (or serving empty

@@ -120,6 +120,9 @@ type sim struct {
 	invalid  int
 	// onDeliver, if set, sees every message delivered.
 	onDeliver func(from, to int, msg *pb.GossipMessage)
+	// drop, if set, sees every message that survived loss and partitions,
+	// and loses it by returning true (a test may keep env to resend later).
+	drop func(env envelope, msg *pb.GossipMessage) bool
 }
 
 func newSim(t testing.TB, seed uint64, n int, cfg Config) *sim {
@@ -216,12 +219,15 @@ func (s *sim) step() {
 		if src.cut != dst.cut || s.rng.Float64() < s.loss {
 			continue
 		}
-		s.msgs++
-		s.bytes += len(env.wire)
 		msg := new(pb.GossipMessage)
 		if err := proto.Unmarshal(env.wire, msg); err != nil {
 			s.t.Fatal(err)
 		}
+		if s.drop != nil && s.drop(env, msg) {
+			continue
+		}
+		s.msgs++
+		s.bytes += len(env.wire)
 		if s.onDeliver != nil {
 			s.onDeliver(env.from, env.to, msg)
 		}
