@@ -143,7 +143,7 @@ func DefaultConfig() Config {
 		SyncInterval:       100,                    // anti-entropy with one random member every 10 s
 		MaxResponseMembers: 1000,                   // keeps a membership response well under the transport's message limit
 		HeartbeatChain:     128,                    // one signature per peer per ~4 min while idle; a receiver hashes at most 128 times (~40 us) to check a heartbeat
-		HeightInterval:     60,                     // 6 s: heights stay a few seconds fresh for pull and election at a third of the signatures of one per alive
+		HeightInterval:     100,                    // 10 s (= SyncInterval): while blocks flow, a fifth of the signatures of one per alive round; heights a few rounds stale
 		MaxView:            0,                      // full membership: partial views need seeding until a join protocol exists
 		Fanout:             4,                      // eager links a peer starts with: the first block floods over them, duplicates prune them to a tree
 		MaxHops:            20,                     // far above log4(10000) ~ 7: never binds in practice, caps a runaway
