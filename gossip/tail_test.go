@@ -184,3 +184,126 @@ func TestQueuedIHaveSkipsNeighboursThatHaveTheBlock(t *testing.T) {
 		}
 	}
 }
+
+// treeMsgsTo returns the tree messages in msgs addressed to id, in order:
+// "graft" (with a block hash) and "prune".
+func treeMsgsTo(msgs []Out, id identity.PKIID) []string {
+	var got []string
+	for _, m := range msgs {
+		msg, err := decode(m.Env)
+		if err != nil || m.To.ID != id {
+			continue
+		}
+		switch {
+		case len(msg.GetGraft().GetHash()) > 0:
+			got = append(got, "graft")
+		case msg.GetPrune() != nil:
+			got = append(got, "prune")
+		}
+	}
+	return got
+}
+
+// A graft while our eager parent still delivers, late, is one-shot (Graft
+// then Prune: this block only, the tree unchanged; on a busy machine a
+// Plumtree graft made every later block come twice until a duplicate
+// pruned one link). When the block grafted one-shot never comes from the
+// parent, the next graft is Plumtree's and the announcer becomes our
+// eager parent.
+func TestGraftIsOneShotWhileTheParentDelivers(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	net := seededNet(t, 4, cfg, 44)
+	net.ticks(2)
+	p := net.peers[3].p
+	net.collect(net.peers[3])
+	chain := makeChain(testOrderer, 5, 44)
+	parent, announcer := fakeID(0), fakeID(1)
+	ihave := func(n int, hops uint32) {
+		p.Step(announcer, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
+			Number: uint64(n), Hash: ledger.HeaderHash(chain[n]), Hops: hops}}}), 0)
+	}
+	untilGraft := func(n int) []string {
+		for range cfg.MaxGraftTimeout + 1 {
+			p.Tick()
+			if got := treeMsgsTo(p.Ready().Messages, announcer); len(got) > 0 {
+				return got
+			}
+		}
+		t.Fatalf("block %d: no graft after MaxGraftTimeout", n)
+		return nil
+	}
+	_, wasEager := p.eager.pos[announcer]
+	p.Step(parent, "org1", pushEnv(chain[0], 1), 0) // our parent, at depth 0: we are at depth 1
+	p.Ready()
+
+	// Block 1: the parent is late; the announcer (no shortcut: same depth)
+	// is grafted for this block only.
+	ihave(1, 1)
+	if got := untilGraft(1); len(got) != 2 || got[0] != "graft" || got[1] != "prune" {
+		t.Fatalf("block 1: sent %v to the announcer, want [graft prune] (one-shot)", got)
+	}
+	p.Step(announcer, "org1", pushEnv(chain[1], 1), 0)
+	p.Step(parent, "org1", pushEnv(chain[1], 1), 0) // the late eager copy
+	if got := treeMsgsTo(p.Ready().Messages, parent); len(got) != 0 {
+		t.Fatalf("the parent's late copy of a one-shot-grafted block sent %v to it, want nothing", got)
+	}
+	if _, ok := p.eager.pos[parent]; !ok {
+		t.Fatal("a one-shot graft cost us our eager parent")
+	}
+	if _, ok := p.eager.pos[announcer]; ok && !wasEager {
+		t.Fatal("a one-shot graft made the announcer an eager neighbour")
+	}
+	p.Step(parent, "org1", pushEnv(chain[2], 1), 0)
+	p.Ready()
+
+	// Block 3: late again (not the block after a graft): one-shot, but
+	// this time the parent's copy never comes.
+	ihave(3, 1)
+	if got := untilGraft(3); len(got) != 2 {
+		t.Fatalf("block 3: sent %v to the announcer, want [graft prune]", got)
+	}
+	p.Step(announcer, "org1", pushEnv(chain[3], 1), 0)
+	p.Ready()
+	// Block 4: the parent is gone: a Plumtree graft moves us to the announcer.
+	ihave(4, 1)
+	if got := untilGraft(4); len(got) != 1 || got[0] != "graft" {
+		t.Fatalf("block 4, parent silent since: sent %v to the announcer, want [graft] (tree repair)", got)
+	}
+	if _, ok := p.eager.pos[announcer]; !ok {
+		t.Fatal("after a Plumtree graft the announcer is not an eager neighbour")
+	}
+	if p.Height() != 4 {
+		t.Fatalf("height %d, want 4", p.Height())
+	}
+}
+
+// An announcer whose path is shorter than our parent's is a shortcut:
+// its graft moves us in the tree even while the parent delivers.
+func TestGraftTakesAShortcut(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	net := seededNet(t, 4, cfg, 45)
+	net.ticks(2)
+	p := net.peers[3].p
+	net.collect(net.peers[3])
+	chain := makeChain(testOrderer, 2, 45)
+	parent, announcer := fakeID(0), fakeID(1)
+	p.Step(parent, "org1", pushEnv(chain[0], 4), 0) // we are 4 hops deep
+	p.Ready()
+	p.Step(announcer, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
+		Number: 1, Hash: ledger.HeaderHash(chain[1]), Hops: 2}}}), 0)
+	for range cfg.MaxGraftTimeout + 1 {
+		p.Tick()
+		if got := treeMsgsTo(p.Ready().Messages, announcer); len(got) > 0 {
+			if len(got) != 1 || got[0] != "graft" {
+				t.Fatalf("sent %v to an announcer 2 hops shallower than our parent, want [graft]", got)
+			}
+			if _, ok := p.eager.pos[announcer]; !ok {
+				t.Fatal("the shortcut announcer is not an eager neighbour after the graft")
+			}
+			return
+		}
+	}
+	t.Fatal("no graft")
+}

@@ -15,7 +15,10 @@ import (
 // along a spanning tree rooted at the leader. A peer that hears an IHave
 // for a block it still lacks GraftTimeout ticks later grafts the announcer
 // (Graft: send me that block, and push to me eagerly from now on), which
-// repairs the tree when a parent dies.
+// repairs the tree when a parent dies. While the parent still delivers,
+// late, and the announcer offers no shorter path, the graft is one-shot
+// (Graft then Prune: that block only), so a busy moment does not reshape
+// the tree (see graft).
 //
 // The graft timeout adapts: on a busy machine or with large blocks, an
 // IHave (a few bytes) outruns the eager copy (the whole block) by more
@@ -53,6 +56,17 @@ type treeState struct {
 	// nothing.
 	pulled      map[uint64]struct{}
 	pulledOrder []uint64
+	// oneShotPending: the block last grafted one-shot (oneShotN, from
+	// oneShotTo) has not (yet) come late from another peer as well, so
+	// the eager parent may be gone: the next graft changes the tree.
+	oneShotPending bool
+	oneShotTo      identity.PKIID
+	oneShotN       uint64
+	// lastGraft is 1 + the number of the last block we grafted (0: none).
+	lastGraft uint64
+	// parentHops is the hop count of the last block our tree pushed us
+	// first (our depth in the tree).
+	parentHops uint32
 }
 
 type queuedIHave struct {
@@ -85,6 +99,7 @@ func (p *Peer) knows(n uint64, id identity.PKIID) {
 
 type missingBlock struct {
 	announcers []identity.PKIID
+	hops       []uint32 // hops of each announcer's IHave (its depth + 1)
 	deadline   uint64
 	first      uint64 // tick of the first IHave
 	grafted    bool
@@ -93,7 +108,14 @@ type missingBlock struct {
 type graftRecord struct {
 	first uint64
 	to    identity.PKIID
+	// oneShot: the graft asked for this block only (Graft then Prune):
+	// our eager parent was still delivering, so the tree is left alone.
+	oneShot bool
 }
+
+// minShorter is by how many hops an announcer's path must beat our
+// parent's for a graft to move us onto it rather than fetch one block.
+const minShorter = 1
 
 // maxGrafted bounds the recent-graft table.
 const maxGrafted = 256
@@ -158,16 +180,20 @@ func (p *Peer) neighbours() int { return len(p.eager.ids) + len(p.lazy.ids) }
 // treeForward pushes a new block to the eager neighbours and announces it
 // to the lazy ones.
 func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, hops uint32) {
-	if from != p.self.ID && p.IsAlive(from) && p.orgOf(from) == p.self.Org {
+	g, grafted := p.grafted[key.number]
+	oneShot := grafted && g.oneShot && g.to == from // the copy we asked for, not a tree link
+	if from != p.self.ID && !oneShot && p.IsAlive(from) && p.orgOf(from) == p.self.Org {
 		// It pushed to us eagerly: the link is eager on our side too.
 		p.lazy.set(from, false)
 		p.eager.set(from, true)
+	}
+	if from != p.self.ID && !oneShot {
+		p.parentHops = hops
 	}
 	if from != p.self.ID {
 		// The eager copy, before our graft or before the grafted one,
 		// tells how late eager copies run.
 		m := p.missing[key]
-		g, grafted := p.grafted[key.number]
 		switch {
 		case m != nil && !m.grafted:
 			p.observeBlock(key.number, p.now-m.first)
@@ -238,13 +264,23 @@ func (p *Peer) treeDuplicate(from identity.PKIID, n uint64) {
 		return
 	}
 	p.knows(n, from)
+	if n == p.oneShotN {
+		p.pushedBy(from) // the late eager copy of the block we grafted
+	}
 	if _, ok := p.pulled[n]; ok {
 		return
 	}
-	if g, ok := p.grafted[n]; ok && g.to != from {
+	g, ok := p.grafted[n]
+	if ok && g.to != from {
 		// The eager copy of a block we grafted: we grafted too early.
 		p.observeBlock(n, p.now-g.first)
 		delete(p.grafted, n)
+		if g.oneShot {
+			return // our parent, merely late: it stays our parent
+		}
+	}
+	if ok && g.oneShot && g.to == from {
+		return // the copy we asked for, after the eager one: no tree link to prune
 	}
 	if p.eager.set(from, false) {
 		p.demote(from)
@@ -305,6 +341,7 @@ func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
 		}
 		if len(m.announcers) < 8 {
 			m.announcers = append(m.announcers, from)
+			m.hops = append(m.hops, ih.GetHops())
 		}
 	}
 }
@@ -366,14 +403,11 @@ func (p *Peer) tickTree() {
 			continue
 		}
 		if p.now >= m.deadline {
-			a := m.announcers[0]
-			m.announcers = m.announcers[1:]
+			a, ahops := m.announcers[0], m.hops[0]
+			m.announcers, m.hops = m.announcers[1:], m.hops[1:]
 			m.deadline = p.now + p.graftTimeout()
 			if p.IsAlive(a) {
-				p.noteGraft(key.number, m, a)
-				p.lazy.set(a, false)
-				p.eager.set(a, true)
-				p.send(a, envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Graft{Graft: &pb.Graft{Number: key.number, Hash: key.hash[:]}}}))
+				p.graft(key, m, a, ahops)
 			}
 		}
 		keep = append(keep, key)
@@ -382,9 +416,54 @@ func (p *Peer) tickTree() {
 	p.missOrder = keep
 }
 
+// graft asks announcer a for a block that did not arrive in time.
+//
+// While our eager parent is still delivering (the block we last grafted
+// one-shot came late from another peer too) and the block before this one
+// needed no graft, the graft is one-shot: Graft then Prune, so a sends this block
+// and the tree stays as it was. On a busy machine most grafts are of
+// copies merely late, and a Plumtree graft made the announcer an eager
+// parent too: every later block then came twice until a duplicate pruned
+// one of the two, and the tree churned (at 50 peers with 1 MiB blocks such
+// tree duplicates outnumbered the grafts two to one). When the block
+// last grafted one-shot has not come from anyone else (the parent is
+// gone or cut off), when the previous block was grafted too (the parent
+// is consistently late: a faster one is better), when we have no eager
+// neighbour, when the announcer's path is shorter than our parent's by
+// minShorter hops or more (the tree is improvable: take the shortcut), or
+// on a retry,
+// the graft is Plumtree's: the announcer becomes an eager neighbour and
+// the tree repairs itself.
+func (p *Peer) graft(key blockKey, m *missingBlock, a identity.PKIID, ahops uint32) {
+	consecutive := p.lastGraft != 0 && key.number <= p.lastGraft // the previous block was grafted too
+	shorter := ahops+minShorter <= p.parentHops                  // a real shortcut: take it (Plumtree's optimisation)
+	oneShot := !m.grafted && !p.oneShotPending && !consecutive && !shorter && len(p.eager.ids) > 0
+	p.lastGraft = max(p.lastGraft, key.number+1)
+	p.noteGraft(key.number, m, a, oneShot)
+	p.send(a, envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Graft{Graft: &pb.Graft{Number: key.number, Hash: key.hash[:]}}}))
+	if oneShot {
+		p.oneShotPending, p.oneShotTo, p.oneShotN = true, a, key.number
+		p.send(a, envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Prune{Prune: &pb.Prune{}}}))
+		return
+	}
+	p.oneShotPending = false
+	p.lazy.set(a, false)
+	p.eager.set(a, true)
+}
+
+// pushedBy notes a late pushed copy of the block last grafted one-shot,
+// from id: unless id is that graft's target, our tree links are
+// delivering, only late. (Other copies are no evidence: a child that got
+// a block elsewhere pushes it to us first when our parent is gone.)
+func (p *Peer) pushedBy(id identity.PKIID) {
+	if p.oneShotPending && id != p.oneShotTo && id != p.self.ID {
+		p.oneShotPending = false
+	}
+}
+
 // noteGraft remembers a graft so that the eager copy arriving after it
 // teaches the timeout.
-func (p *Peer) noteGraft(n uint64, m *missingBlock, to identity.PKIID) {
+func (p *Peer) noteGraft(n uint64, m *missingBlock, to identity.PKIID, oneShot bool) {
 	if m.grafted {
 		return // a retry: the first graft's record stands
 	}
@@ -393,6 +472,6 @@ func (p *Peer) noteGraft(n uint64, m *missingBlock, to identity.PKIID) {
 		delete(p.grafted, p.graftOrder[0])
 		p.graftOrder = append(p.graftOrder[:0], p.graftOrder[1:]...)
 	}
-	p.grafted[n] = graftRecord{first: m.first, to: to}
+	p.grafted[n] = graftRecord{first: m.first, to: to, oneShot: oneShot}
 	p.graftOrder = append(p.graftOrder, n)
 }
