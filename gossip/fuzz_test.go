@@ -230,6 +230,8 @@ func FuzzAlive(f *testing.F) {
 	fuzzKind(f, "alive",
 		&pb.AliveMessage{Member: &pb.Member{PkiId: id[:], Endpoint: "peer9:7051", Org: "org1"}, Incarnation: 5, Sequence: 1, LedgerHeight: 1 << 62},
 		&pb.AliveMessage{Member: &pb.Member{PkiId: []byte{1, 2}, Org: "org2"}},
+		&pb.AliveMessage{Member: &pb.Member{PkiId: id[:], Org: "org1"}, Incarnation: 5, Sequence: 9, CertificateOmitted: true,
+			ChainElement: make([]byte, chainElemLen), ChainEnd: ^uint64(0)},
 	)
 }
 
@@ -239,7 +241,7 @@ func FuzzMembershipResponse(f *testing.F) {
 		Member: &pb.Member{PkiId: id[:], Endpoint: "peer9:7051", Org: "org1"}, Incarnation: 2, LedgerHeight: 70}}})
 	fuzzKind(f, "membership_response",
 		&pb.MembershipResponse{Alive: []*pb.Envelope{{Payload: alive}, {Payload: []byte{0x12, 0x00}}}, Dead: [][]byte{id[:]}},
-		&pb.MembershipResponse{Alive: []*pb.Envelope{{Payload: alive}}, Silence: []uint32{1 << 31, 7},
+		&pb.MembershipResponse{Alive: []*pb.Envelope{{Payload: alive}}, Silence: []uint32{1 << 31, 7}, Certificates: [][]byte{{1}, nil, {2}},
 			Heartbeats: []*pb.Heartbeat{{PkiId: id[:], Incarnation: 2, Sequence: 1 << 40, Element: make([]byte, chainElemLen)}, {PkiId: []byte{1}}}},
 	)
 }

@@ -50,6 +50,13 @@ import (
 // blocks behind until its next signed alive (its own leadership messages
 // carry a signed, fresh height).
 //
+// Certificates: heartbeats carry none, and a signed alive that only
+// refreshes the height leaves it out too (certificate_omitted): receivers
+// verify it with the certificate they hold from the member's alive that
+// started its chain. Membership responses carry the certificate beside any
+// alive that omits it; a peer that holds none asks, like for an unknown
+// chain.
+//
 // Old news: a membership response says how long the responder had not
 // heard of each member it lists (silence), and news learnt from it is that
 // old, so a crashed member's last heartbeat heard late does not restart its
@@ -255,22 +262,43 @@ func (p *Peer) answerWant(from identity.PKIID, want [][]byte) {
 			return
 		}
 		if id == p.self.ID {
-			resp.Alive, resp.Silence = append(resp.Alive, p.aliveEnvelope()), append(resp.Silence, 0)
-			if p.selfHB != nil {
-				resp.Heartbeats = append(resp.Heartbeats, p.selfHB)
-			}
-			continue
-		}
-		if m := p.members[id]; m != nil && !m.dead && !p.isBanned(id) {
-			resp.Alive = append(resp.Alive, m.env)
-			resp.Silence = append(resp.Silence, uint32(min(p.now-m.lastHeard, 1<<32-1)))
-			if m.hb != nil {
-				resp.Heartbeats = append(resp.Heartbeats, m.hb)
-			}
+			p.listSelf(resp)
+		} else if m := p.members[id]; m != nil && !m.dead && !p.isBanned(id) {
+			p.listMember(resp, m)
 		}
 	}
 	if len(resp.Alive) > 0 {
 		p.send(from, envelope(&pb.GossipMessage{Content: &pb.GossipMessage_MembershipResponse{MembershipResponse: resp}}))
+	}
+}
+
+// listSelf adds our own signed alive, certificate and latest heartbeat to
+// a membership response.
+func (p *Peer) listSelf(resp *pb.MembershipResponse) {
+	env := p.aliveEnvelope()
+	var cert []byte
+	if p.selfCertOmitted {
+		cert = p.self.Cert
+	}
+	resp.Alive, resp.Silence, resp.Certificates = append(resp.Alive, env), append(resp.Silence, 0), append(resp.Certificates, cert)
+	if p.selfHB != nil {
+		resp.Heartbeats = append(resp.Heartbeats, p.selfHB)
+	}
+}
+
+// listMember adds m's latest signed alive (with the certificate it omits),
+// how long we have not heard of m, and m's latest heartbeat to a
+// membership response.
+func (p *Peer) listMember(resp *pb.MembershipResponse, m *member) {
+	var cert []byte
+	if m.certOmitted {
+		cert = m.info.GetCertificate()
+	}
+	resp.Alive = append(resp.Alive, m.env)
+	resp.Silence = append(resp.Silence, uint32(min(p.now-m.lastHeard, 1<<32-1)))
+	resp.Certificates = append(resp.Certificates, cert)
+	if m.hb != nil {
+		resp.Heartbeats = append(resp.Heartbeats, m.hb)
 	}
 }
 

@@ -57,11 +57,20 @@ func (c countingCrypto) Verify(m *pb.Member, payload, sig []byte) error {
 	if err != nil {
 		return err
 	}
+	if string(m.GetCertificate()) != string(certOf(id)) {
+		return errCertMismatch
+	}
 	if !hmac.Equal(memberMAC(id, payload), sig) {
 		return errMACMismatch
 	}
 	return nil
 }
+
+var errCertMismatch = errors.New("no certificate, or not the member's")
+
+// certOf is the stand-in certificate of id: countingCrypto verifies only
+// with it.
+func certOf(id identity.PKIID) []byte { return append([]byte("certificate of "), id[:]...) }
 
 // rejTracer adds MessageRejected to the harness's recTracer.
 type rejTracer struct {
@@ -85,6 +94,7 @@ type hbNet struct {
 // anything).
 func (n *hbNet) arm(sp *simPeer) {
 	sp.p.crypto = countingCrypto{self: sp.p.self.ID, c: n.count}
+	sp.p.self.Cert = certOf(sp.p.self.ID)
 	rt := &rejTracer{recTracer: sp.tr}
 	sp.p.tracer = rt
 	n.rej[sp.idx] = rt
@@ -390,8 +400,22 @@ func TestHeartbeatHeightTrustedOnlyFromItsMember(t *testing.T) {
 		t.Fatalf("direct heartbeat's height not believed: %d", m.height)
 	}
 
-	// A block raises every height; signed alives spread it.
+	// A block raises every height; signed alives spread it, without the
+	// certificate every member already holds.
 	n := steadyHBNet(t, 10, cfg, 36)
+	withCert, without := 0, 0
+	n.filter = func(m simMsg) bool {
+		msg := new(pb.GossipMessage)
+		_ = proto.Unmarshal(m.env.GetPayload(), msg)
+		if a := msg.GetAlive(); a != nil {
+			if a.GetCertificateOmitted() && len(a.GetMember().GetCertificate()) == 0 {
+				without++
+			} else {
+				withCert++
+			}
+		}
+		return true
+	}
 	n.inject(0, makeChain(testOrderer, 1, 36)[0])
 	start := n.now
 	limit := cfg.HeightInterval + 2*cfg.AliveInterval
@@ -405,8 +429,24 @@ func TestHeartbeatHeightTrustedOnlyFromItsMember(t *testing.T) {
 			}
 		}
 	}
-	if n.count.verifies == 0 {
-		t.Fatal("heights spread without signed alives")
+	if n.count.verifies == 0 || without == 0 || withCert != 0 {
+		t.Fatalf("heights spread with %d verifications, %d alives without the certificate, %d with", n.count.verifies, without, withCert)
+	}
+	// A newcomer learns every member from one membership response,
+	// certificates beside the alives that omit them.
+	n.filter = nil
+	joiner := n.add(10, "org1", cfg, 1)
+	n.arm(joiner)
+	joiner.p.AddBootstrap(peerOf(n.peers[0]))
+	n.collect(joiner)
+	n.deliver()
+	if got := len(joiner.p.LivePeers()); got != 10 || len(n.rej[10].rejected) != 0 {
+		t.Fatalf("newcomer knows %d members after bootstrapping (rejections %v), want 10", got, n.rej[10].rejected)
+	}
+	for id, mm := range joiner.p.members {
+		if mm.height != 1 || string(mm.info.GetCertificate()) != string(certOf(id)) {
+			t.Fatalf("newcomer holds %v at height %d with certificate %q", id, mm.height, mm.info.GetCertificate())
+		}
 	}
 }
 

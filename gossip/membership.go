@@ -10,16 +10,18 @@ import (
 
 // member is what we know of another peer, from its latest alive message.
 type member struct {
-	info      *pb.Member
-	id        identity.PKIID
-	inc, seq  uint64
-	height    uint64
-	env       *pb.Envelope  // latest signed alive, relayed in membership responses
-	hb        *pb.Heartbeat // latest verified heartbeat since env, relayed with it
-	chain     memberChain   // where its heartbeat hash chain stands
-	lastHeard uint64        // tick
-	dead      bool
-	deadSince uint64
+	info     *pb.Member
+	id       identity.PKIID
+	inc, seq uint64
+	height   uint64
+	env      *pb.Envelope // latest signed alive, relayed in membership responses
+	// certOmitted says env leaves the certificate out (info has it).
+	certOmitted bool
+	hb          *pb.Heartbeat // latest verified heartbeat since env, relayed with it
+	chain       memberChain   // where its heartbeat hash chain stands
+	lastHeard   uint64        // tick
+	dead        bool
+	deadSince   uint64
 }
 
 // MemberInfo describes a known member.
@@ -50,8 +52,10 @@ type membership struct {
 	// signedHeight and lastSigned are the height in, and the tick of, our
 	// latest signed alive.
 	signedHeight, lastSigned uint64
-	members                  map[identity.PKIID]*member
-	bootstrap                []comm.Peer
+	// selfCertOmitted says selfAlive leaves our certificate out.
+	selfCertOmitted bool
+	members         map[identity.PKIID]*member
+	bootstrap       []comm.Peer
 
 	// The live members (not dead, not banned), all and of our org, kept
 	// up to date on every change so that picking targets costs O(fanout)
@@ -153,14 +157,22 @@ func (p *Peer) signAlive() {
 		LedgerHeight: p.height,
 	}
 	if p.cfg.HeartbeatChain > 0 {
-		if p.chain == nil || p.seq > p.chain.end {
+		renew := p.chain == nil || p.seq > p.chain.end
+		if renew {
 			p.chain = p.newChain(p.seq)
 		}
 		e := p.chain.element(p.seq)
 		a.ChainElement, a.ChainEnd = e[:], p.chain.end
+		// An alive that only refreshes the height goes to members that
+		// hold our certificate from the alive that started our chain (or
+		// from our first rounds): leave it out.
+		if !renew && p.seq > signedRounds && len(p.self.Cert) > 0 {
+			a.Member.Certificate, a.CertificateOmitted = nil, true
+		}
 	}
 	p.selfAlive = p.signedEnvelope(&pb.GossipMessage{Content: &pb.GossipMessage_Alive{Alive: a}})
 	p.selfHB, p.signedHeight, p.lastSigned = nil, p.height, p.now
+	p.selfCertOmitted = a.CertificateOmitted
 }
 
 // nextAlive moves to the next sequence and returns what announces it: a
@@ -249,13 +261,14 @@ func (p *Peer) expireMembers() {
 // relayed, or inside a membership message). relay says whether a new one
 // is passed on to AliveFanout random peers.
 func (p *Peer) handleAlive(from identity.PKIID, env *pb.Envelope, a *pb.AliveMessage, relay bool) {
-	p.handleAliveAged(from, env, a, relay, 0)
+	p.handleAliveAged(from, env, a, relay, 0, nil)
 }
 
 // handleAliveAged is handleAlive for an alive that was already silence
 // ticks old (a membership response says how long the responder had not
-// heard of the member).
-func (p *Peer) handleAliveAged(from identity.PKIID, env *pb.Envelope, a *pb.AliveMessage, relay bool, silence uint64) {
+// heard of the member), with the member's certificate cert if the alive
+// omits it and the response carries it.
+func (p *Peer) handleAliveAged(from identity.PKIID, env *pb.Envelope, a *pb.AliveMessage, relay bool, silence uint64, cert []byte) {
 	id, err := identity.PKIIDFromBytes(a.GetMember().GetPkiId())
 	if err != nil {
 		p.tracer.MessageRejected(from, fmt.Errorf("%w: alive: %v", ErrMalformed, err))
@@ -268,7 +281,20 @@ func (p *Peer) handleAliveAged(from identity.PKIID, env *pb.Envelope, a *pb.Aliv
 	if m != nil && !newer(a.GetIncarnation(), a.GetSequence(), m.inc, m.seq) {
 		return // replayed or older: changes nothing
 	}
-	if err := p.crypto.Verify(a.GetMember(), env.GetPayload(), env.GetSignature()); err != nil {
+	info := a.GetMember()
+	if a.GetCertificateOmitted() {
+		if len(cert) == 0 && m != nil {
+			cert = m.info.GetCertificate()
+		}
+		if len(cert) == 0 {
+			if m != nil || p.cfg.MaxView == 0 || len(p.members) < p.cfg.MaxView {
+				p.wantAlive(from, id) // from verified it: it holds the certificate
+			}
+			return
+		}
+		info = &pb.Member{PkiId: info.GetPkiId(), Endpoint: info.GetEndpoint(), Org: info.GetOrg(), Certificate: cert}
+	}
+	if err := p.crypto.Verify(info, env.GetPayload(), env.GetSignature()); err != nil {
 		p.tracer.MessageRejected(from, fmt.Errorf("%w: alive of %v: %v", ErrBadSignature, id, err))
 		return
 	}
@@ -286,8 +312,8 @@ func (p *Peer) handleAliveAged(from identity.PKIID, env *pb.Envelope, a *pb.Aliv
 	if m.height != a.GetLedgerHeight() {
 		p.heightsChanged = true
 	}
-	m.info, m.inc, m.seq, m.height = a.GetMember(), a.GetIncarnation(), a.GetSequence(), a.GetLedgerHeight()
-	m.env, m.hb, m.chain = env, nil, memberChain{}
+	m.info, m.inc, m.seq, m.height = info, a.GetIncarnation(), a.GetSequence(), a.GetLedgerHeight()
+	m.env, m.certOmitted, m.hb, m.chain = env, a.GetCertificateOmitted(), nil, memberChain{}
 	if e := a.GetChainElement(); len(e) == chainElemLen && a.GetChainEnd() >= a.GetSequence() {
 		m.chain = memberChain{ok: true, seq: a.GetSequence(), end: a.GetChainEnd()}
 		copy(m.chain.elem[:], e)
@@ -320,10 +346,8 @@ func (p *Peer) handleMembershipRequest(from identity.PKIID, req *pb.MembershipRe
 			p.handleAlive(from, sa, a, true)
 		}
 	}
-	resp := &pb.MembershipResponse{Alive: []*pb.Envelope{p.aliveEnvelope()}, Silence: []uint32{0}}
-	if p.selfHB != nil {
-		resp.Heartbeats = append(resp.Heartbeats, p.selfHB)
-	}
+	resp := &pb.MembershipResponse{}
+	p.listSelf(resp)
 	ids := make([]identity.PKIID, 0, len(p.members))
 	for id := range p.members {
 		ids = append(ids, id)
@@ -338,11 +362,7 @@ func (p *Peer) handleMembershipRequest(from identity.PKIID, req *pb.MembershipRe
 				resp.Dead = append(resp.Dead, id.Bytes())
 			}
 		case len(resp.Alive) < p.cfg.MaxResponseMembers:
-			resp.Alive = append(resp.Alive, m.env)
-			resp.Silence = append(resp.Silence, uint32(min(p.now-m.lastHeard, 1<<32-1)))
-			if m.hb != nil {
-				resp.Heartbeats = append(resp.Heartbeats, m.hb)
-			}
+			p.listMember(resp, m)
 		}
 	}
 	p.send(from, envelope(&pb.GossipMessage{Content: &pb.GossipMessage_MembershipResponse{MembershipResponse: resp}}))
@@ -362,12 +382,16 @@ func (p *Peer) handleMembershipResponse(from identity.PKIID, resp *pb.Membership
 		if i < len(resp.GetSilence()) {
 			s = uint64(resp.GetSilence()[i])
 		}
+		var cert []byte
+		if i < len(resp.GetCertificates()) {
+			cert = resp.GetCertificates()[i]
+		}
 		if id, err := identity.PKIIDFromBytes(a.GetMember().GetPkiId()); err == nil {
 			silence[id] = s
 		}
 		// Not relayed: a joining peer would otherwise flood the
 		// network with alives everybody already has.
-		p.handleAliveAged(from, env, a, false, s)
+		p.handleAliveAged(from, env, a, false, s, cert)
 	}
 	for _, hb := range resp.GetHeartbeats() {
 		id, err := identity.PKIIDFromBytes(hb.GetPkiId())

@@ -542,10 +542,15 @@ type AliveMessage struct {
 	// chain covers. Heartbeats with sequences in (sequence, chain_end]
 	// reveal the elements before it (see Heartbeat). Empty when the sender
 	// signs every alive (no heartbeats).
-	ChainElement  []byte `protobuf:"bytes,5,opt,name=chain_element,json=chainElement,proto3" json:"chain_element,omitempty"`
-	ChainEnd      uint64 `protobuf:"varint,6,opt,name=chain_end,json=chainEnd,proto3" json:"chain_end,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ChainElement []byte `protobuf:"bytes,5,opt,name=chain_element,json=chainElement,proto3" json:"chain_element,omitempty"`
+	ChainEnd     uint64 `protobuf:"varint,6,opt,name=chain_end,json=chainEnd,proto3" json:"chain_end,omitempty"`
+	// certificate_omitted: member.certificate is left out (an alive that only
+	// refreshes the ledger height). A receiver verifies it with the
+	// certificate it holds from an earlier alive of the member, or the one a
+	// MembershipResponse carries beside it, or asks for it.
+	CertificateOmitted bool `protobuf:"varint,7,opt,name=certificate_omitted,json=certificateOmitted,proto3" json:"certificate_omitted,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *AliveMessage) Reset() {
@@ -618,6 +623,13 @@ func (x *AliveMessage) GetChainEnd() uint64 {
 		return x.ChainEnd
 	}
 	return 0
+}
+
+func (x *AliveMessage) GetCertificateOmitted() bool {
+	if x != nil {
+		return x.CertificateOmitted
+	}
+	return false
 }
 
 // Heartbeat is the cheap, unsigned "still alive" of one round. Its element
@@ -771,7 +783,10 @@ type MembershipResponse struct {
 	// silence[i] is how many ticks the responder had not heard of the member
 	// of alive[i] (the responder's own alive: 0), so that a receiver does
 	// not restart a crashed member's expiry clock with old news.
-	Silence       []uint32 `protobuf:"varint,4,rep,packed,name=silence,proto3" json:"silence,omitempty"`
+	Silence []uint32 `protobuf:"varint,4,rep,packed,name=silence,proto3" json:"silence,omitempty"`
+	// certificates[i] is the DER certificate of alive[i]'s member when that
+	// alive omits it (certificate_omitted), else empty.
+	Certificates  [][]byte `protobuf:"bytes,5,rep,name=certificates,proto3" json:"certificates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -830,6 +845,13 @@ func (x *MembershipResponse) GetHeartbeats() []*Heartbeat {
 func (x *MembershipResponse) GetSilence() []uint32 {
 	if x != nil {
 		return x.Silence
+	}
+	return nil
+}
+
+func (x *MembershipResponse) GetCertificates() [][]byte {
+	if x != nil {
+		return x.Certificates
 	}
 	return nil
 }
@@ -1534,14 +1556,15 @@ const file_gossip_proto_rawDesc = "" +
 	"\x06pki_id\x18\x01 \x01(\fR\x05pkiId\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12\x10\n" +
 	"\x03org\x18\x03 \x01(\tR\x03org\x12 \n" +
-	"\vcertificate\x18\x04 \x01(\fR\vcertificate\"\xe0\x01\n" +
+	"\vcertificate\x18\x04 \x01(\fR\vcertificate\"\x91\x02\n" +
 	"\fAliveMessage\x12+\n" +
 	"\x06member\x18\x01 \x01(\v2\x13.blockgossip.MemberR\x06member\x12 \n" +
 	"\vincarnation\x18\x02 \x01(\x04R\vincarnation\x12\x1a\n" +
 	"\bsequence\x18\x03 \x01(\x04R\bsequence\x12#\n" +
 	"\rledger_height\x18\x04 \x01(\x04R\fledgerHeight\x12#\n" +
 	"\rchain_element\x18\x05 \x01(\fR\fchainElement\x12\x1b\n" +
-	"\tchain_end\x18\x06 \x01(\x04R\bchainEnd\"\x9f\x01\n" +
+	"\tchain_end\x18\x06 \x01(\x04R\bchainEnd\x12/\n" +
+	"\x13certificate_omitted\x18\a \x01(\bR\x12certificateOmitted\"\x9f\x01\n" +
 	"\tHeartbeat\x12\x15\n" +
 	"\x06pki_id\x18\x01 \x01(\fR\x05pkiId\x12 \n" +
 	"\vincarnation\x18\x02 \x01(\x04R\vincarnation\x12\x1a\n" +
@@ -1551,14 +1574,15 @@ const file_gossip_proto_rawDesc = "" +
 	"\x11MembershipRequest\x124\n" +
 	"\n" +
 	"self_alive\x18\x01 \x01(\v2\x15.blockgossip.EnvelopeR\tselfAlive\x12\x12\n" +
-	"\x04want\x18\x02 \x03(\fR\x04want\"\xa7\x01\n" +
+	"\x04want\x18\x02 \x03(\fR\x04want\"\xcb\x01\n" +
 	"\x12MembershipResponse\x12+\n" +
 	"\x05alive\x18\x01 \x03(\v2\x15.blockgossip.EnvelopeR\x05alive\x12\x12\n" +
 	"\x04dead\x18\x02 \x03(\fR\x04dead\x126\n" +
 	"\n" +
 	"heartbeats\x18\x03 \x03(\v2\x16.blockgossip.HeartbeatR\n" +
 	"heartbeats\x12\x18\n" +
-	"\asilence\x18\x04 \x03(\rR\asilence\"L\n" +
+	"\asilence\x18\x04 \x03(\rR\asilence\x12\"\n" +
+	"\fcertificates\x18\x05 \x03(\fR\fcertificates\"L\n" +
 	"\fBlockMessage\x12(\n" +
 	"\x05block\x18\x01 \x01(\v2\x12.blockgossip.BlockR\x05block\x12\x12\n" +
 	"\x04hops\x18\x02 \x01(\rR\x04hops\"!\n" +
