@@ -22,6 +22,12 @@ type Config struct {
 	// DigestWait is how many ticks the initiator waits for digests before
 	// requesting with those it has.
 	DigestWait int
+	// DigestGrace, when above 0, cuts the wait short: the initiator
+	// requests at the DigestGrace-th tick after the first digest arrived,
+	// with the digests in by then (the others come within a round trip of
+	// the first; later, they were lost). Digests arriving after the request
+	// still serve re-asks. 0 waits out DigestWait (Fabric).
+	DigestGrace int
 	// NonceTTL is how many ticks a nonce stays valid, on both sides.
 	NonceTTL int
 	// MaxRanges caps the ranges read from or written into one digest or
@@ -76,6 +82,7 @@ func DefaultConfig() Config {
 		PullPeers:              3,       // as Fabric: enough to find a holder, few enough to stay cheap
 		DigestWindow:           128,     // a digest of a contiguous window is two ranges, so a wide one is free on the wire
 		DigestWait:             3,       // 300 ms: three round trips on a LAN; usually all digests arrive before
+		DigestGrace:            1,       // a lost hello or digest costs 0-100 ms, not DigestWait
 		NonceTTL:               20,      // 2 s: covers digest wait plus request and response on a slow link
 		MaxRanges:              64,      // a digest fragmented beyond this is a sign of abuse, not of holes
 		MaxBlocksPerResponse:   64,      // one responder covers a window-sized gap in two rounds
@@ -88,7 +95,7 @@ func DefaultConfig() Config {
 		BaseCooldown:           50,      // 5 s: long enough to route around a flaky peer, short enough to forgive loss
 		MaxCooldown:            3000,    // 5 min: a persistent liar is asked about once per 5 minutes
 		MaxServed:              1024,    // one digest per requesting peer; bounds memory against many peers
-		ReaskAfter:             2,       // 200-300 ms: a LAN answer takes milliseconds, two 80 ms WAN hops 160; later, it is lost, not slow
+		ReaskAfter:             1,       // 100-200 ms: a LAN answer takes milliseconds (sim, two 80 ms regions: no extra bytes)
 		PullOnStart:            true,    // a restarted peer missed what was cut while it was down: ask at once
 	}
 }
@@ -107,6 +114,7 @@ func FabricConfig() Config {
 	c.MaxInFlight = 1             // Fabric's anti-entropy asks one batch at a time
 	c.StateTimeout = 30           // Fabric state response timeout 3 s
 	c.Lookahead = 100             // Fabric's payload buffer (defMaxBlockDistance 20, batch 10) — generous
+	c.DigestGrace = 0             // Fabric waits out DigestWaitTime
 	c.ReaskAfter = 0              // Fabric asks each digest item once per round
 	c.PullOnStart = false         // Fabric's first pull comes on its PullInterval timer
 	return c
@@ -126,6 +134,8 @@ func (c Config) Validate() error {
 		return bad("DigestWindow must be at least 1 block")
 	case c.DigestWait < 1 || c.NonceTTL <= c.DigestWait:
 		return bad("need 1 <= DigestWait (%d) < NonceTTL (%d)", c.DigestWait, c.NonceTTL)
+	case c.DigestGrace < 0:
+		return bad("DigestGrace %d: must be >= 0 (0 waits out DigestWait)", c.DigestGrace)
 	case c.MaxRanges < 1:
 		return bad("MaxRanges must be at least 1")
 	case c.MaxBlocksPerResponse < 1:

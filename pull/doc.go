@@ -16,12 +16,24 @@
 // of the block numbers it holds around its height (the last DigestWindow
 // committed blocks and any buffered ones up to DigestWindow above), as
 // compact ranges. Once all digests are in, or DigestWait ticks have passed,
-// the initiator asks for each block it lacks from exactly one responder,
-// spreading the blocks over the responders, and they answer PullResponse.
+// or DigestGrace ticks after the first digest (a missing one is then lost,
+// not slow), the initiator asks for each block it lacks from exactly one
+// responder, spreading the blocks over the responders, and they answer
+// PullResponse.
+//
+// Repair under loss and churn. An engine whose store is not empty at its
+// first tick (a restart) pulls at once (PullOnStart): blocks were cut while
+// it was down. A request still unanswered after ReaskAfter whole ticks has
+// the blocks it lacks asked, once, of one other responder of the round (one
+// with no request of ours in flight, a digest of it possibly late); if that
+// fails too, or nobody else offered them, they are freed and a new round
+// starts at once. Only rounds collecting digests or waiting on answers that
+// are not yet late hold PullSoon back.
 //
 // Serving rule: a responder serves a PullRequest only if, within the last
 // NonceTTL ticks, it sent a digest with that nonce to that same peer (one
-// outstanding digest per peer; the request consumes it), and only blocks
+// outstanding digest per peer; it entitles two requests: an ask and a
+// re-ask), and only blocks
 // inside its current digest window. So a peer cannot make us scan or send
 // anything we did not offer, and every answer is capped by
 // MaxBlocksPerResponse and MaxResponseBytes.

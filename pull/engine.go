@@ -90,6 +90,7 @@ type Engine struct {
 	nextPull int                           // tick of the next pull round
 	startup  bool                          // PullOnStart: pull as soon as a peer is live
 	ticking  bool                          // inside Tick (see sentAt)
+	reaskT   reaskTimer                    // when an unanswered pull request is re-asked
 
 	rounds  map[uint64]*round         // our pull rounds, by nonce
 	pending map[uint64]int            // block -> tick its pull request expires
@@ -120,6 +121,7 @@ func New(cfg Config, self identity.PKIID, rng *rand.Rand, store Store) (*Engine,
 		pending:  make(map[uint64]int),
 		served:   make(map[identity.PKIID]served),
 		states:   make(map[uint64]*stateReq),
+		reaskT:   newReaskTimer(cfg),
 	}, nil
 }
 

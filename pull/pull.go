@@ -16,6 +16,7 @@ type round struct {
 	started   int
 	asked     map[identity.PKIID]bool // hello sent, digest not yet in
 	digests   []digest                // in arrival order, shuffled when requesting
+	firstAt   int                     // tick the first digest came in (-1: none yet)
 	requested bool
 	assigned  map[identity.PKIID]*ask   // requests sent, answer not yet in
 	requests  map[identity.PKIID]int    // requests sent per responder
@@ -43,7 +44,8 @@ func (e *Engine) tickPull() []Out {
 		switch {
 		case e.now >= r.started+e.cfg.NonceTTL || (r.requested && len(r.assigned) == 0):
 			delete(e.rounds, nonce)
-		case !r.requested && e.now >= r.started+e.cfg.DigestWait:
+		case !r.requested && (e.now >= r.started+e.cfg.DigestWait ||
+			e.cfg.DigestGrace > 0 && r.firstAt >= 0 && e.now >= r.firstAt+e.cfg.DigestGrace):
 			out = append(out, e.request(r)...)
 		case r.requested && e.cfg.ReaskAfter > 0:
 			out = append(out, e.reask(r)...)
@@ -68,7 +70,7 @@ func (e *Engine) startRound() []Out {
 	if len(peers) == 0 {
 		return nil
 	}
-	r := &round{nonce: e.newNonce(), started: e.now, asked: make(map[identity.PKIID]bool),
+	r := &round{nonce: e.newNonce(), started: e.now, firstAt: -1, asked: make(map[identity.PKIID]bool),
 		assigned: make(map[identity.PKIID]*ask), requests: make(map[identity.PKIID]int),
 		reasked: make(map[uint64]identity.PKIID)}
 	e.rounds[r.nonce] = r
@@ -84,16 +86,19 @@ func (e *Engine) startRound() []Out {
 
 func (e *Engine) onDigest(from identity.PKIID, d *pb.PullDigest) []Out {
 	r := e.rounds[d.GetNonce()]
-	if r == nil || r.requested || !r.asked[from] {
+	if r == nil || !r.asked[from] {
 		e.stats.Dropped++
 		return nil
 	}
 	delete(r.asked, from)
 	h := e.store.Height()
 	if ss := readSpans(d.GetRanges(), e.cfg.MaxRanges, h, h+e.cfg.Lookahead); len(ss) > 0 {
-		r.digests = append(r.digests, digest{from, ss})
+		r.digests = append(r.digests, digest{from, ss}) // after the request: a re-ask candidate
 	}
-	if len(r.asked) > 0 {
+	if r.firstAt < 0 {
+		r.firstAt = e.now
+	}
+	if len(r.asked) > 0 || r.requested {
 		return nil
 	}
 	return e.request(r)
@@ -174,102 +179,12 @@ func (e *Engine) sendAsks(r *round, asks [][]span) []Out {
 	return out
 }
 
-// sentAt stamps a request sent now: a request sent between two ticks
-// (from Step) counts from the next tick, so that every request gets at
-// least ReaskAfter whole ticks to be answered.
-func (e *Engine) sentAt() int {
-	if e.ticking {
-		return e.now
-	}
-	return e.now + 1
-}
-
 // load is how many blocks of round r responder id has yet to send.
 func (r *round) load(id identity.PKIID) int {
 	if a := r.assigned[id]; a != nil {
 		return len(a.blocks)
 	}
 	return 0
-}
-
-// reask handles round r's requests that went ReaskAfter ticks without an
-// answer (lost, or their answer was): each block they still lack is asked
-// of one other responder of the round that offered it, once per round.
-// That responder must have no request of ours in flight, a request left on
-// its digest (requestsPerDigest) and be out of cooldown; consecutive
-// blocks go to the same one, up to MaxBlocksPerResponse. A block nobody
-// else can serve, or already re-asked, is freed for the next round, which
-// PullSoon brings forward. A late answer is still taken: the caller drops
-// whichever copy comes second.
-func (e *Engine) reask(r *round) []Out {
-	var lost []uint64
-	for id, a := range r.assigned {
-		if a.late || e.now < a.sent+e.cfg.ReaskAfter {
-			continue
-		}
-		a.late = true
-		for n := range a.blocks {
-			if prev, again := r.reasked[n]; !again || prev == id {
-				lost = append(lost, n)
-			}
-		}
-	}
-	if len(lost) == 0 {
-		return nil
-	}
-	slices.Sort(lost) // map order must not reach the rng or the wire
-	asks := make([][]span, len(r.digests))
-	load := make([]int, len(r.digests))
-	prev := -1
-	for _, n := range lost {
-		if e.store.Have(n) {
-			continue
-		}
-		if _, again := r.reasked[n]; again {
-			delete(e.pending, n) // its second responder failed too
-			continue
-		}
-		usable := func(i int) bool {
-			d := r.digests[i]
-			return r.assigned[d.from] == nil && r.requests[d.from] < requestsPerDigest && !e.Cooling(d.from) &&
-				load[i] < e.cfg.MaxBlocksPerResponse && spansHave(d.spans, n)
-		}
-		best := -1
-		if prev >= 0 && usable(prev) {
-			best = prev // keep ranges contiguous
-		} else {
-			for i := range r.digests {
-				if usable(i) && (best < 0 || load[i] < load[best]) {
-					best = i
-				}
-			}
-		}
-		var ok bool
-		if best >= 0 {
-			asks[best], ok = addNum(asks[best], n, e.cfg.MaxRanges)
-		}
-		if !ok {
-			delete(e.pending, n) // nobody else offered it: the next round asks again
-			continue
-		}
-		prev = best
-		load[best]++
-		r.reasked[n] = r.digests[best].from
-		e.pending[n] = e.now + e.cfg.NonceTTL
-		e.stats.PullReasks++
-	}
-	for i, d := range r.digests {
-		if len(asks[i]) > 0 {
-			a := &ask{blocks: make(map[uint64]bool), sent: e.sentAt()}
-			for _, s := range asks[i] {
-				for n := s.start; n < s.end; n++ {
-					a.blocks[n] = true
-				}
-			}
-			r.assigned[d.from] = a
-		}
-	}
-	return e.sendAsks(r, asks)
 }
 
 // covered reports whether block n is already here or already asked for
@@ -294,6 +209,7 @@ func (e *Engine) onPullResponse(from identity.PKIID, resp *pb.PullResponse) []Re
 		return nil
 	}
 	delete(r.assigned, from)
+	e.reaskT.answered(e.now - a.sent + 1)
 	asked := a.blocks
 	var got []Received
 	for _, b := range resp.GetBlocks() {
