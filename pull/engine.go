@@ -91,6 +91,7 @@ type Engine struct {
 	startup  bool                          // PullOnStart: pull as soon as a peer is live
 	ticking  bool                          // inside Tick (see sentAt)
 	reaskT   reaskTimer                    // when an unanswered pull request is re-asked
+	stateT   reaskTimer                    // when an unanswered state request is hedged
 
 	rounds  map[uint64]*round         // our pull rounds, by nonce
 	pending map[uint64]int            // block -> tick its pull request expires
@@ -121,7 +122,8 @@ func New(cfg Config, self identity.PKIID, rng *rand.Rand, store Store) (*Engine,
 		pending:  make(map[uint64]int),
 		served:   make(map[identity.PKIID]served),
 		states:   make(map[uint64]*stateReq),
-		reaskT:   newReaskTimer(cfg),
+		reaskT:   newReaskTimer(cfg.ReaskAfter, cfg.NonceTTL-1),
+		stateT:   newReaskTimer(cfg.ReaskAfter, cfg.StateTimeout-1),
 	}, nil
 }
 

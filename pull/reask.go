@@ -5,19 +5,21 @@ import "slices"
 // Re-asking lost pull requests: a request or its answer lost costs a few
 // ticks and one request to another responder, not a round.
 
-// reaskTimer is how many whole ticks a pull request may go unanswered
-// before reask acts: ReaskAfter, raised at once to fit an answer that took
-// longer (a slow link, a big response: re-asking it was needless), then
-// back down by 1/16 of the excess with each answer, like gossip's graft
-// timeout. A slow or lying responder can raise it to NonceTTL-1 at most,
-// which is the behaviour without re-asking.
+// reaskTimer is how many whole ticks a request may go unanswered before
+// it is asked again elsewhere (a pull request re-asked, a state request
+// hedged): ReaskAfter, raised at once to fit an answer that took longer (a
+// slow link, a big response: asking again was needless), then back down by
+// 1/16 of the excess with each answer, like gossip's graft timeout. A slow
+// or lying responder can raise it to its limit (NonceTTL-1 for pull,
+// StateTimeout-1 for state) at most: the behaviour without it.
 type reaskTimer struct {
 	base, max int
 	fp        int // ticks x 16
 }
 
-func newReaskTimer(cfg Config) reaskTimer {
-	return reaskTimer{base: cfg.ReaskAfter, max: cfg.NonceTTL - 1, fp: cfg.ReaskAfter * 16}
+// newReaskTimer starts at base ticks (0: off) and never exceeds limit.
+func newReaskTimer(base, limit int) reaskTimer {
+	return reaskTimer{base: base, max: max(limit, base), fp: base * 16}
 }
 
 // ticks is the current deadline, in whole ticks.

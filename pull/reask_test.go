@@ -257,7 +257,7 @@ func TestLateAnswerIsNoStrike(t *testing.T) {
 func TestReaskTimerAdapts(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.ReaskAfter, cfg.NonceTTL = 1, 20
-	rt := newReaskTimer(cfg)
+	rt := newReaskTimer(cfg.ReaskAfter, cfg.NonceTTL-1)
 	if rt.ticks() != 1 {
 		t.Fatalf("starts at %d, want ReaskAfter 1", rt.ticks())
 	}
@@ -277,7 +277,7 @@ func TestReaskTimerAdapts(t *testing.T) {
 		t.Errorf("capped at %d, want NonceTTL-1 = %d", rt.ticks(), cfg.NonceTTL-1)
 	}
 	cfg.ReaskAfter = 0
-	rt = newReaskTimer(cfg)
+	rt = newReaskTimer(cfg.ReaskAfter, cfg.NonceTTL-1)
 	if rt.answered(5); rt.ticks() != 0 {
 		t.Errorf("re-asking off, yet the timer moved to %d", rt.ticks())
 	}
@@ -362,5 +362,44 @@ func TestLostDigestDoesNotHoldTheRound(t *testing.T) {
 	}
 	if n != 60 || e.Stats().PullReasks != 60 {
 		t.Errorf("re-asked %d blocks (stats %d), want all 60 of the late digest's sender", n, e.Stats().PullReasks)
+	}
+}
+
+// A lost state response is hedged once the state answers' deadline passes
+// (a few ticks), not after half of StateTimeout with a free slot (which a
+// full pipeline never has: the range then waited out StateTimeout).
+func TestLostStateResponseIsHedged(t *testing.T) {
+	run := func(cfg Config) (ticks int, st Stats) {
+		s := newSim(t, 4, 4, cfg)
+		s.chain.extend(1000)
+		for i := range 4 {
+			s.feed(i)
+		}
+		nd := s.addNode(cfg, honest)
+		lost := false
+		s.drop = func(env envelope, msg *pb.GossipMessage) bool {
+			if env.to == 4 && msg.GetStateResponse() != nil && !lost {
+				lost = true
+				return true
+			}
+			return false
+		}
+		ticks = s.runUntilConverged(400)
+		return ticks, nd.eng.Stats()
+	}
+	fast, st := run(harnessConfig())
+	cfg := harnessConfig()
+	cfg.ReaskAfter = 0
+	slow, st0 := run(cfg)
+	t.Logf("1,000 blocks, first state response lost: %d ticks (%d hedges), %d without adaptive hedging (%d hedges, %d timeouts)",
+		fast, st.StateHedges, slow, st0.StateHedges, st0.StateTimeouts)
+	// The hedge goes ReaskAfter (2) ticks after the request instead of
+	// StateTimeout/2 (5): three ticks saved.
+	if st.StateHedges == 0 || fast+3 > slow {
+		t.Errorf("caught up in %d ticks with %d hedges, %d without: want a hedge and 3 ticks saved",
+			fast, st.StateHedges, slow)
+	}
+	if st.StateHedges > 3 {
+		t.Errorf("%d hedges for one lost response", st.StateHedges)
 	}
 }

@@ -11,6 +11,7 @@ import (
 type stateReq struct {
 	peer       identity.PKIID
 	start, end uint64
+	sent       int // first whole tick it was out (sentAt)
 	deadline   int
 	hedged     bool // asked again elsewhere (or is itself the second ask)
 }
@@ -30,16 +31,21 @@ func (e *Engine) tickState() []Out {
 }
 
 // hedge asks a second peer for the range holding our next block to commit
-// once its answer is half a timeout late and a slot is free: with the
-// pipeline bounded by Lookahead, a peer that is slow (or silent) on that
-// one range would otherwise hold all of catch-up back. First answer wins;
-// the caller drops the duplicates.
+// once its answer is late: with the pipeline bounded by Lookahead, a peer
+// that is slow (or silent), or a lost message, on that one range would
+// otherwise hold all of catch-up back. First answer wins; the caller drops
+// the duplicates. With ReaskAfter set, "late" is the state answers' own
+// adaptive deadline (see reaskTimer) and the hedge may exceed MaxInFlight
+// by one; without it (Fabric), half StateTimeout and a free slot.
 func (e *Engine) hedge() []Out {
 	h := e.store.Height()
+	late, slots := e.cfg.StateTimeout/2, e.cfg.MaxInFlight
+	if e.cfg.ReaskAfter > 0 {
+		late, slots = e.stateT.ticks(), e.cfg.MaxInFlight+1
+	}
 	for _, nonce := range sortedKeys(e.states) {
 		s := e.states[nonce]
-		if s.hedged || h < s.start || h >= s.end || e.now < s.deadline-e.cfg.StateTimeout/2 ||
-			len(e.states) >= e.cfg.MaxInFlight {
+		if s.hedged || h < s.start || h >= s.end || e.now < s.sent+late || len(e.states) >= slots {
 			continue
 		}
 		peer, ok := e.pickStatePeer(h, s.peer)
@@ -56,7 +62,7 @@ func (e *Engine) hedge() []Out {
 // askState records a state request for [start, end) to peer and returns it.
 func (e *Engine) askState(peer identity.PKIID, start, end uint64, hedged bool) Out {
 	nonce := e.newNonce()
-	e.states[nonce] = &stateReq{peer, start, end, e.now + e.cfg.StateTimeout, hedged}
+	e.states[nonce] = &stateReq{peer, start, end, e.sentAt(), e.now + e.cfg.StateTimeout, hedged}
 	e.stats.StateRequestsSent++
 	return Out{peer, &pb.GossipMessage{Content: &pb.GossipMessage_StateRequest{
 		StateRequest: &pb.StateRequest{Nonce: nonce, Range: &pb.BlockRange{Start: start, End: end}}}}}
@@ -184,6 +190,7 @@ func (e *Engine) onStateResponse(from identity.PKIID, resp *pb.StateResponse) ([
 		return nil, nil
 	}
 	delete(e.states, resp.GetNonce())
+	e.stateT.answered(e.now - s.sent + 1)
 	advertised := uint64(0)
 	if p := e.peers[from]; p != nil {
 		advertised = p.height
