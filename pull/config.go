@@ -68,9 +68,11 @@ type Config struct {
 	// then costs a round). It must be below NonceTTL, since the other
 	// responder serves only within its digest's lifetime.
 	ReaskAfter int
-	// PullOnStart makes an engine whose store is not empty at its first
-	// tick (a restart with its ledger) start a pull round at that tick,
-	// instead of at a random tick of the first PullInterval.
+	// PullOnStart makes an engine start a pull round at its first tick
+	// (or the first with a live peer), instead of at a random tick of the
+	// first PullInterval: a restarted peer missed what was cut while it was
+	// down, whatever its ledger held (a peer that crashed before its first
+	// commit restarts empty), and only push of new blocks would tell it.
 	PullOnStart bool
 }
 
@@ -96,7 +98,7 @@ func DefaultConfig() Config {
 		MaxCooldown:            3000,    // 5 min: a persistent liar is asked about once per 5 minutes
 		MaxServed:              1024,    // one digest per requesting peer; bounds memory against many peers
 		ReaskAfter:             1,       // 100-200 ms: a LAN answer takes milliseconds (sim, two 80 ms regions: no extra bytes)
-		PullOnStart:            true,    // a restarted peer missed what was cut while it was down: ask at once
+		PullOnStart:            true,    // a restarted peer missed what was cut while it was down: ask at once (3 hellos)
 	}
 }
 

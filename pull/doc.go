@@ -21,9 +21,8 @@
 // responder, spreading the blocks over the responders, and they answer
 // PullResponse.
 //
-// Repair under loss and churn. An engine whose store is not empty at its
-// first tick (a restart) pulls at once (PullOnStart): blocks were cut while
-// it was down. A request still unanswered after ReaskAfter whole ticks has
+// Repair under loss and churn. An engine pulls at its first tick
+// (PullOnStart): after a restart, blocks were cut while it was down. A request still unanswered after ReaskAfter whole ticks has
 // the blocks it lacks asked, once, of one other responder of the round (one
 // with no request of ours in flight, a digest of it possibly late); if that
 // fails too, or nobody else offered them, they are freed and a new round

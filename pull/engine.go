@@ -135,8 +135,8 @@ func (e *Engine) Tick(live []PeerInfo) []Out {
 	e.ticking = true
 	defer func() { e.ticking = false }()
 	e.updatePeers(live)
-	if e.now == 1 && e.cfg.PullOnStart && e.store.Height() > 0 {
-		e.startup = true // restarted with a ledger: blocks were cut while we were down
+	if e.now == 1 && e.cfg.PullOnStart {
+		e.startup = true // (re)started: blocks may have been cut while we were down
 	}
 	var out []Out
 	out = append(out, e.tickPull()...)

@@ -59,6 +59,9 @@ func (e *Engine) tickPull() []Out {
 	if e.now >= e.nextPull || e.startup {
 		e.nextPull = e.now + e.cfg.PullInterval
 		hellos := e.startRound()
+		if e.startup && len(hellos) > 0 { // keep peers' regular rounds spread over the interval
+			e.nextPull = e.now + 1 + e.rng.IntN(e.cfg.PullInterval)
+		}
 		e.startup = e.startup && len(hellos) == 0 // no live peer yet: try again next tick
 		out = append(out, hellos...)
 	}
