@@ -42,6 +42,9 @@ func TestConfigs(t *testing.T) {
 		"cooldown inverted": func(c *Config) { c.MaxCooldown = c.BaseCooldown - 1 },
 		"no ranges":         func(c *Config) { c.MaxRanges = 0 },
 		"zero window":       func(c *Config) { c.DigestWindow = 0 },
+		"reask at ttl":      func(c *Config) { c.ReaskAfter = c.NonceTTL },
+		"negative reask":    func(c *Config) { c.ReaskAfter = -1 },
+		"negative grace":    func(c *Config) { c.DigestGrace = -1 },
 	}
 	for name, mutate := range bad {
 		c := DefaultConfig()
