@@ -307,3 +307,37 @@ func TestGraftTakesAShortcut(t *testing.T) {
 	}
 	t.Fatal("no graft")
 }
+
+// A late eager copy teaches the graft timeout even when a later block was
+// observed first (many blocks in flight on a busy machine): block 2's copy
+// beats its IHave, then block 1's copy arrives 3 ticks after its IHave.
+func TestLateCopyCountsAfterALaterBlock(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	net := seededNet(t, 4, cfg, 46)
+	net.ticks(2)
+	p := net.peers[3].p
+	net.collect(net.peers[3])
+	chain := makeChain(testOrderer, 3, 46)
+	parent, announcer := fakeID(0), fakeID(1)
+	ihave := func(n int) {
+		p.Step(announcer, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
+			Number: uint64(n), Hash: ledger.HeaderHash(chain[n]), Hops: 1}}}), 0)
+	}
+	p.Step(parent, "org1", pushEnv(chain[0], 1), 0)
+	ihave(1)
+	p.Step(parent, "org1", pushEnv(chain[2], 1), 0) // block 2 before its IHave: on time
+	ihave(2)
+	p.Ready()
+	for range 3 {
+		p.Tick()
+		p.Ready()
+	}
+	p.Step(parent, "org1", pushEnv(chain[1], 1), 0) // block 1, 3 ticks after its IHave
+	if p.Height() != 3 {
+		t.Fatalf("height %d, want 3", p.Height())
+	}
+	if got := p.GraftTimeout(); got != 4 {
+		t.Fatalf("graft timeout %d after a copy 3 ticks late, want 4 (late + 1)", got)
+	}
+}
