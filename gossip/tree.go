@@ -41,6 +41,14 @@ type treeState struct {
 	// lateX8 estimates, in eighths of a tick, how late an eager copy
 	// arrives after the first IHave for it.
 	lateX8 uint64
+	// rttX8 estimates, in eighths of a tick, how long a grafted copy
+	// takes to come after its graft: a graft unanswered for longer is
+	// retried with the next announcer.
+	rttX8 uint64
+	// parent is the neighbour whose pushed copy last came first: only its
+	// copies teach how late eager copies run (a copy by another route came
+	// round a loss, and says nothing about the parent's lateness).
+	parent identity.PKIID
 	// grafted remembers recent grafts by block number, to learn from the
 	// eager copy that arrives after the grafted one.
 	grafted    map[uint64]graftRecord
@@ -107,10 +115,34 @@ type missingBlock struct {
 
 type graftRecord struct {
 	first uint64
+	at    uint64 // tick of the first graft
+	retry uint64 // tick of the latest retry
 	to    identity.PKIID
+	// retries lists the announcers grafted after to (bounded by the
+	// announcers kept per block): their copies are answers, not eager ones.
+	retries []identity.PKIID
 	// oneShot: the graft asked for this block only (Graft then Prune):
 	// our eager parent was still delivering, so the tree is left alone.
 	oneShot bool
+}
+
+// fromParent reports whether a pushed copy from id comes from our parent
+// in the tree (any copy does before we have one).
+func (t *treeState) fromParent(id identity.PKIID) bool {
+	return id == t.parent || t.parent == (identity.PKIID{})
+}
+
+// target reports whether id was asked for the block by a graft.
+func (g *graftRecord) target(id identity.PKIID) bool {
+	return g.to == id || slices.Contains(g.retries, id)
+}
+
+// rtt is how many ticks the copy from target id took after its graft.
+func (g *graftRecord) rtt(id identity.PKIID, now uint64) uint64 {
+	if id == g.to {
+		return now - g.at
+	}
+	return now - g.retry
 }
 
 // minShorter is by how many hops an announcer's path must beat our
@@ -150,6 +182,28 @@ func (p *Peer) graftTimeout() uint64 {
 	return min(max(t, uint64(p.cfg.GraftTimeout)), uint64(p.cfg.MaxGraftTimeout))
 }
 
+// retryTimeout is how many ticks a graft waits for its copy before the
+// next announcer is grafted: the graft round trip as lately measured,
+// plus one tick, at least one tick. It is not the graft timeout: that one
+// waits out eager copies merely late, while a graft's answer is late only
+// when the graft or the copy was lost (each retry by the graft timeout cost
+// up to 800 ms under 5% loss, where a round trip is tens of ms).
+func (p *Peer) retryTimeout() uint64 {
+	return min(p.rttX8/8+1, uint64(p.cfg.MaxGraftTimeout))
+}
+
+// observeRTT records that a grafted copy came rtt ticks after its graft:
+// the estimate jumps to a slower answer at once (a needless retry costs a
+// whole block) and decays by a sixteenth of the gap per faster one.
+func (p *Peer) observeRTT(rtt uint64) {
+	o := min(rtt, uint64(p.cfg.MaxGraftTimeout)) * 8
+	if o >= p.rttX8 {
+		p.rttX8 = o
+		return
+	}
+	p.rttX8 -= (p.rttX8 - o + 15) / 16
+}
+
 // observeBlock records how late block n's eager copy was after its first
 // IHave (0 when the copy came first). An on-time block counts once, and
 // only if no later block has counted yet; a late one always counts (the
@@ -187,26 +241,34 @@ func (p *Peer) neighbours() int { return len(p.eager.ids) + len(p.lazy.ids) }
 // to the lazy ones.
 func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, hops uint32) {
 	g, grafted := p.grafted[key.number]
-	oneShot := grafted && g.oneShot && g.to == from // the copy we asked for, not a tree link
+	answer := grafted && g.target(from)            // a copy we grafted
+	oneShot := answer && g.oneShot && g.to == from // the copy we asked for, not a tree link
 	if from != p.self.ID && !oneShot && p.IsAlive(from) && p.orgOf(from) == p.self.Org {
 		// It pushed to us eagerly: the link is eager on our side too.
 		p.lazy.set(from, false)
 		p.eager.set(from, true)
 	}
-	if from != p.self.ID && !oneShot {
-		p.parentHops = hops
-	}
 	if from != p.self.ID {
-		// The eager copy, before our graft or before the grafted one,
-		// tells how late eager copies run.
+		// The eager copy from our parent, before our graft or before the
+		// grafted one, tells how late eager copies run; a grafted copy
+		// tells how long a graft takes. A copy from another neighbour
+		// teaches nothing: it came round a loss (a child that grafted
+		// it), and counting it as late raised the graft timeout after
+		// every loss.
 		m := p.missing[key]
 		switch {
+		case answer:
+			p.observeRTT(g.rtt(from, p.now))
+		case !p.fromParent(from):
 		case m != nil && !m.grafted:
 			p.observeBlock(key.number, p.now-m.first)
-		case grafted && g.to != from:
+		case grafted:
 			p.observeBlock(key.number, p.now-g.first)
 			delete(p.grafted, key.number)
 		}
+	}
+	if from != p.self.ID && !answer {
+		p.parent, p.parentHops = from, hops
 	}
 	delete(p.missing, key)
 	if int(hops) >= p.cfg.MaxHops {
@@ -277,16 +339,22 @@ func (p *Peer) treeDuplicate(from identity.PKIID, n uint64) {
 		return
 	}
 	g, ok := p.grafted[n]
-	if ok && g.to != from {
-		// The eager copy of a block we grafted: we grafted too early.
-		p.observeBlock(n, p.now-g.first)
+	if ok && !g.target(from) {
+		// The eager copy of a block we grafted: from our parent, we
+		// grafted too early; from another neighbour, it came round a loss.
+		if p.fromParent(from) {
+			p.observeBlock(n, p.now-g.first)
+		}
 		delete(p.grafted, n)
 		if g.oneShot {
 			return // our parent, merely late: it stays our parent
 		}
 	}
-	if ok && g.oneShot && g.to == from {
-		return // the copy we asked for, after the eager one: no tree link to prune
+	if ok && g.target(from) {
+		p.observeRTT(g.rtt(from, p.now)) // a grafted copy after another one: the graft was slow
+		if g.oneShot && g.to == from {
+			return // the copy we asked for, after the eager one: no tree link to prune
+		}
 	}
 	if p.eager.set(from, false) {
 		p.demote(from)
@@ -404,22 +472,41 @@ func (p *Peer) tickTree() {
 		if m == nil {
 			continue
 		}
-		if p.Have(key.number) || p.store.has(key) || len(m.announcers) == 0 {
+		if p.Have(key.number) || p.store.has(key) {
 			delete(p.missing, key)
 			continue
 		}
 		if p.now >= m.deadline {
-			a, ahops := m.announcers[0], m.hops[0]
-			m.announcers, m.hops = m.announcers[1:], m.hops[1:]
-			m.deadline = p.now + p.graftTimeout()
-			if p.IsAlive(a) {
-				p.graft(key, m, a, ahops)
+			if !p.graftNext(key, m) {
+				// Every announcer was grafted and none answered in time:
+				// pull now rather than at the next round (up to 1 s).
+				if p.pull != nil {
+					p.pull.PullSoon()
+				}
+				delete(p.missing, key)
+				continue
 			}
 		}
 		keep = append(keep, key)
 	}
 	clear(p.missOrder[len(keep):])
 	p.missOrder = keep
+}
+
+// graftNext grafts the next live announcer of a missing block and sets
+// the deadline for its answer (the graft round trip, not the graft
+// timeout: the block is already late). It reports false when none is left.
+func (p *Peer) graftNext(key blockKey, m *missingBlock) bool {
+	for len(m.announcers) > 0 {
+		a, ahops := m.announcers[0], m.hops[0]
+		m.announcers, m.hops = m.announcers[1:], m.hops[1:]
+		if p.IsAlive(a) {
+			p.graft(key, m, a, ahops)
+			m.deadline = p.now + p.retryTimeout()
+			return true
+		}
+	}
+	return false
 }
 
 // graft asks announcer a for a block that did not arrive in time.
@@ -471,13 +558,18 @@ func (p *Peer) pushedBy(id identity.PKIID) {
 // teaches the timeout.
 func (p *Peer) noteGraft(n uint64, m *missingBlock, to identity.PKIID, oneShot bool) {
 	if m.grafted {
-		return // a retry: the first graft's record stands
+		// A retry: the first graft's record stands, with one more target.
+		if g, ok := p.grafted[n]; ok {
+			g.retries, g.retry = append(g.retries, to), p.now
+			p.grafted[n] = g
+		}
+		return
 	}
 	m.grafted = true
 	if len(p.graftOrder) >= maxGrafted {
 		delete(p.grafted, p.graftOrder[0])
 		p.graftOrder = append(p.graftOrder[:0], p.graftOrder[1:]...)
 	}
-	p.grafted[n] = graftRecord{first: m.first, to: to, oneShot: oneShot}
+	p.grafted[n] = graftRecord{first: m.first, at: p.now, retry: p.now, to: to, oneShot: oneShot}
 	p.graftOrder = append(p.graftOrder, n)
 }
