@@ -158,8 +158,8 @@ func (p *Peer) needSignedAlive() bool {
 
 // handleHeartbeat checks a heartbeat against the member's chain and, if it
 // is new and genuine, refreshes the member (heard silence ticks ago, as
-// told by a membership response; 0 otherwise) and relays env (when not nil
-// and relay).
+// told by a membership response; 0 otherwise) and, if relay, relays it
+// (env is its envelope when it came alone, else nil).
 func (p *Peer) handleHeartbeat(from identity.PKIID, env *pb.Envelope, hb *pb.Heartbeat, relay bool, silence uint64) {
 	id, err := identity.PKIIDFromBytes(hb.GetPkiId())
 	if err != nil || len(hb.GetElement()) != chainElemLen {
@@ -200,10 +200,8 @@ func (p *Peer) handleHeartbeat(from identity.PKIID, env *pb.Envelope, hb *pb.Hea
 		p.heightsChanged = true
 	}
 	p.heard(m, silence)
-	if env != nil && relay && p.cfg.MaxView == 0 {
-		for _, to := range p.pickPeers(p.LivePeers(), p.cfg.AliveFanout, from, id) {
-			p.send(to, env)
-		}
+	if relay && p.cfg.MaxView == 0 {
+		p.relay(from, id, env, hb)
 	}
 }
 

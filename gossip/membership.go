@@ -49,6 +49,9 @@ type membership struct {
 	// to check their heartbeats; wanted is when we last asked for each.
 	wants  map[identity.PKIID][]identity.PKIID
 	wanted map[identity.PKIID]uint64
+	// relays is the membership news waiting for the next batch
+	// (relaybatch.go).
+	relays relayQueue
 	// signedHeight and lastSigned are the height in, and the tick of, our
 	// latest signed alive.
 	signedHeight, lastSigned uint64
@@ -197,14 +200,24 @@ func (p *Peer) tickMembership() {
 	if p.now-p.lastAlive >= uint64(p.cfg.AliveInterval) {
 		p.lastAlive = p.now
 		env := p.nextAlive()
-		targets := p.LivePeers() // bounded view: a heartbeat to every view member
-		if p.cfg.MaxView == 0 {
-			targets = p.pickPeers(targets, p.cfg.AliveFanout, identity.PKIID{}, identity.PKIID{})
-		}
-		for _, id := range targets {
-			p.send(id, env)
+		switch {
+		case p.cfg.MaxView == 0 && p.cfg.AliveBatch > 0: // rides this tick's batch
+			hb := p.selfHB
+			if env == p.selfAlive {
+				hb = nil
+			}
+			p.relay(p.self.ID, p.self.ID, env, hb)
+		case p.cfg.MaxView == 0:
+			for _, id := range p.pickPeers(p.LivePeers(), p.cfg.AliveFanout, identity.PKIID{}, identity.PKIID{}) {
+				p.send(id, env)
+			}
+		default: // bounded view: straight to every view member
+			for _, id := range p.LivePeers() {
+				p.send(id, env)
+			}
 		}
 	}
+	p.flushRelays()
 	// Expiry and purge scan every member: do it a few times per expiration
 	// period, not every tick, so that 10,000 simulated peers stay cheap.
 	if every := max(1, uint64(p.cfg.Expiration)/10); p.now%every == 0 {
@@ -220,7 +233,10 @@ func (p *Peer) tickMembership() {
 				p.out.Messages = append(p.out.Messages, Out{To: b, Env: req})
 			}
 		}
-	case len(live) > 0 && p.now-p.lastSync >= uint64(p.cfg.SyncInterval):
+	case len(live) > 0 && (p.now-p.lastSync >= uint64(p.cfg.SyncInterval) || (p.lastSync == 0 && p.now >= uint64(p.cfg.AliveInterval))):
+		// The first sync comes one alive round after start: a peer that
+		// joined with many others at once may have missed the whole batch
+		// of their alives (batched news travels together).
 		p.lastSync = p.now
 		p.send(live[p.rng.IntN(len(live))], p.membershipRequest())
 	}
@@ -326,9 +342,7 @@ func (p *Peer) handleAliveAged(from identity.PKIID, env *pb.Envelope, a *pb.Aliv
 		p.heard(m, silence)
 	}
 	if relay && p.cfg.MaxView == 0 {
-		for _, to := range p.pickPeers(p.LivePeers(), p.cfg.AliveFanout, from, id) {
-			p.send(to, env)
-		}
+		p.relay(from, id, env, nil)
 	}
 }
 

@@ -156,6 +156,8 @@ func (p *Peer) Step(from identity.PKIID, org string, env *pb.Envelope, size int)
 		p.handleAlive(from, env, c.Alive, true)
 	case *pb.GossipMessage_Heartbeat:
 		p.handleHeartbeat(from, env, c.Heartbeat, true, 0)
+	case *pb.GossipMessage_MembershipBatch:
+		p.handleMembershipBatch(from, c.MembershipBatch)
 	case *pb.GossipMessage_MembershipRequest:
 		p.handleMembershipRequest(from, c.MembershipRequest)
 	case *pb.GossipMessage_MembershipResponse:

@@ -99,6 +99,7 @@ type GossipMessage struct {
 	//	*GossipMessage_Graft
 	//	*GossipMessage_Prune
 	//	*GossipMessage_Heartbeat
+	//	*GossipMessage_MembershipBatch
 	Content       isGossipMessage_Content `protobuf_oneof:"content"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -285,6 +286,15 @@ func (x *GossipMessage) GetHeartbeat() *Heartbeat {
 	return nil
 }
 
+func (x *GossipMessage) GetMembershipBatch() *MembershipBatch {
+	if x != nil {
+		if x, ok := x.Content.(*GossipMessage_MembershipBatch); ok {
+			return x.MembershipBatch
+		}
+	}
+	return nil
+}
+
 type isGossipMessage_Content interface {
 	isGossipMessage_Content()
 }
@@ -353,6 +363,10 @@ type GossipMessage_Heartbeat struct {
 	Heartbeat *Heartbeat `protobuf:"bytes,16,opt,name=heartbeat,proto3,oneof"`
 }
 
+type GossipMessage_MembershipBatch struct {
+	MembershipBatch *MembershipBatch `protobuf:"bytes,17,opt,name=membership_batch,json=membershipBatch,proto3,oneof"`
+}
+
 func (*GossipMessage_Handshake) isGossipMessage_Content() {}
 
 func (*GossipMessage_Alive) isGossipMessage_Content() {}
@@ -384,6 +398,8 @@ func (*GossipMessage_Graft) isGossipMessage_Content() {}
 func (*GossipMessage_Prune) isGossipMessage_Content() {}
 
 func (*GossipMessage_Heartbeat) isGossipMessage_Content() {}
+
+func (*GossipMessage_MembershipBatch) isGossipMessage_Content() {}
 
 // ConnEstablish is the first message on every new stream, in both
 // directions, signed by the sender's identity key.
@@ -715,6 +731,68 @@ func (x *Heartbeat) GetLedgerHeight() uint64 {
 	return 0
 }
 
+// MembershipBatch carries, in one message, the membership news a peer
+// relays during a tick (each new signed alive or heartbeat it checked) and
+// its own alive or heartbeat of the tick: one frame and one write per
+// target instead of one per item. Every item is checked on its own exactly
+// as if it had come alone (an alive by its signature, a heartbeat by its
+// member's hash chain); a bad one is dropped, the rest still count. A
+// heartbeat's ledger_height is believed only when the batch comes from its
+// member itself. Alives come first so that a heartbeat can be checked
+// against an alive of the same batch.
+type MembershipBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Signed alive envelopes (as in MembershipResponse.alive).
+	Alives        []*Envelope  `protobuf:"bytes,1,rep,name=alives,proto3" json:"alives,omitempty"`
+	Heartbeats    []*Heartbeat `protobuf:"bytes,2,rep,name=heartbeats,proto3" json:"heartbeats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembershipBatch) Reset() {
+	*x = MembershipBatch{}
+	mi := &file_gossip_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembershipBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembershipBatch) ProtoMessage() {}
+
+func (x *MembershipBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembershipBatch.ProtoReflect.Descriptor instead.
+func (*MembershipBatch) Descriptor() ([]byte, []int) {
+	return file_gossip_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *MembershipBatch) GetAlives() []*Envelope {
+	if x != nil {
+		return x.Alives
+	}
+	return nil
+}
+
+func (x *MembershipBatch) GetHeartbeats() []*Heartbeat {
+	if x != nil {
+		return x.Heartbeats
+	}
+	return nil
+}
+
 type MembershipRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The requester's own signed alive message, as an Envelope.
@@ -729,7 +807,7 @@ type MembershipRequest struct {
 
 func (x *MembershipRequest) Reset() {
 	*x = MembershipRequest{}
-	mi := &file_gossip_proto_msgTypes[6]
+	mi := &file_gossip_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +819,7 @@ func (x *MembershipRequest) String() string {
 func (*MembershipRequest) ProtoMessage() {}
 
 func (x *MembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[6]
+	mi := &file_gossip_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +832,7 @@ func (x *MembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipRequest.ProtoReflect.Descriptor instead.
 func (*MembershipRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{6}
+	return file_gossip_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MembershipRequest) GetSelfAlive() *Envelope {
@@ -793,7 +871,7 @@ type MembershipResponse struct {
 
 func (x *MembershipResponse) Reset() {
 	*x = MembershipResponse{}
-	mi := &file_gossip_proto_msgTypes[7]
+	mi := &file_gossip_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +883,7 @@ func (x *MembershipResponse) String() string {
 func (*MembershipResponse) ProtoMessage() {}
 
 func (x *MembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[7]
+	mi := &file_gossip_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +896,7 @@ func (x *MembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipResponse.ProtoReflect.Descriptor instead.
 func (*MembershipResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{7}
+	return file_gossip_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MembershipResponse) GetAlive() []*Envelope {
@@ -869,7 +947,7 @@ type BlockMessage struct {
 
 func (x *BlockMessage) Reset() {
 	*x = BlockMessage{}
-	mi := &file_gossip_proto_msgTypes[8]
+	mi := &file_gossip_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +959,7 @@ func (x *BlockMessage) String() string {
 func (*BlockMessage) ProtoMessage() {}
 
 func (x *BlockMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[8]
+	mi := &file_gossip_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +972,7 @@ func (x *BlockMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockMessage.ProtoReflect.Descriptor instead.
 func (*BlockMessage) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{8}
+	return file_gossip_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BlockMessage) GetBlock() *Block {
@@ -920,7 +998,7 @@ type PullHello struct {
 
 func (x *PullHello) Reset() {
 	*x = PullHello{}
-	mi := &file_gossip_proto_msgTypes[9]
+	mi := &file_gossip_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +1010,7 @@ func (x *PullHello) String() string {
 func (*PullHello) ProtoMessage() {}
 
 func (x *PullHello) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[9]
+	mi := &file_gossip_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1023,7 @@ func (x *PullHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullHello.ProtoReflect.Descriptor instead.
 func (*PullHello) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{9}
+	return file_gossip_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PullHello) GetNonce() uint64 {
@@ -966,7 +1044,7 @@ type BlockRange struct {
 
 func (x *BlockRange) Reset() {
 	*x = BlockRange{}
-	mi := &file_gossip_proto_msgTypes[10]
+	mi := &file_gossip_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1056,7 @@ func (x *BlockRange) String() string {
 func (*BlockRange) ProtoMessage() {}
 
 func (x *BlockRange) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[10]
+	mi := &file_gossip_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1069,7 @@ func (x *BlockRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockRange.ProtoReflect.Descriptor instead.
 func (*BlockRange) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{10}
+	return file_gossip_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BlockRange) GetStart() uint64 {
@@ -1020,7 +1098,7 @@ type PullDigest struct {
 
 func (x *PullDigest) Reset() {
 	*x = PullDigest{}
-	mi := &file_gossip_proto_msgTypes[11]
+	mi := &file_gossip_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1110,7 @@ func (x *PullDigest) String() string {
 func (*PullDigest) ProtoMessage() {}
 
 func (x *PullDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[11]
+	mi := &file_gossip_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1123,7 @@ func (x *PullDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullDigest.ProtoReflect.Descriptor instead.
 func (*PullDigest) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{11}
+	return file_gossip_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PullDigest) GetNonce() uint64 {
@@ -1072,7 +1150,7 @@ type PullRequest struct {
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_gossip_proto_msgTypes[12]
+	mi := &file_gossip_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1162,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[12]
+	mi := &file_gossip_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1175,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{12}
+	return file_gossip_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PullRequest) GetNonce() uint64 {
@@ -1124,7 +1202,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_gossip_proto_msgTypes[13]
+	mi := &file_gossip_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1214,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[13]
+	mi := &file_gossip_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1227,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{13}
+	return file_gossip_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PullResponse) GetNonce() uint64 {
@@ -1176,7 +1254,7 @@ type StateRequest struct {
 
 func (x *StateRequest) Reset() {
 	*x = StateRequest{}
-	mi := &file_gossip_proto_msgTypes[14]
+	mi := &file_gossip_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1266,7 @@ func (x *StateRequest) String() string {
 func (*StateRequest) ProtoMessage() {}
 
 func (x *StateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[14]
+	mi := &file_gossip_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1279,7 @@ func (x *StateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRequest.ProtoReflect.Descriptor instead.
 func (*StateRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{14}
+	return file_gossip_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StateRequest) GetNonce() uint64 {
@@ -1230,7 +1308,7 @@ type StateResponse struct {
 
 func (x *StateResponse) Reset() {
 	*x = StateResponse{}
-	mi := &file_gossip_proto_msgTypes[15]
+	mi := &file_gossip_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +1320,7 @@ func (x *StateResponse) String() string {
 func (*StateResponse) ProtoMessage() {}
 
 func (x *StateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[15]
+	mi := &file_gossip_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +1333,7 @@ func (x *StateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateResponse.ProtoReflect.Descriptor instead.
 func (*StateResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{15}
+	return file_gossip_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StateResponse) GetNonce() uint64 {
@@ -1294,7 +1372,7 @@ type LeadershipMessage struct {
 
 func (x *LeadershipMessage) Reset() {
 	*x = LeadershipMessage{}
-	mi := &file_gossip_proto_msgTypes[16]
+	mi := &file_gossip_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1384,7 @@ func (x *LeadershipMessage) String() string {
 func (*LeadershipMessage) ProtoMessage() {}
 
 func (x *LeadershipMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[16]
+	mi := &file_gossip_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1397,7 @@ func (x *LeadershipMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadershipMessage.ProtoReflect.Descriptor instead.
 func (*LeadershipMessage) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{16}
+	return file_gossip_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LeadershipMessage) GetPkiId() []byte {
@@ -1376,7 +1454,7 @@ type IHave struct {
 
 func (x *IHave) Reset() {
 	*x = IHave{}
-	mi := &file_gossip_proto_msgTypes[17]
+	mi := &file_gossip_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1466,7 @@ func (x *IHave) String() string {
 func (*IHave) ProtoMessage() {}
 
 func (x *IHave) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[17]
+	mi := &file_gossip_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1479,7 @@ func (x *IHave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IHave.ProtoReflect.Descriptor instead.
 func (*IHave) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{17}
+	return file_gossip_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *IHave) GetNumber() uint64 {
@@ -1437,7 +1515,7 @@ type Graft struct {
 
 func (x *Graft) Reset() {
 	*x = Graft{}
-	mi := &file_gossip_proto_msgTypes[18]
+	mi := &file_gossip_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +1527,7 @@ func (x *Graft) String() string {
 func (*Graft) ProtoMessage() {}
 
 func (x *Graft) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[18]
+	mi := &file_gossip_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1540,7 @@ func (x *Graft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Graft.ProtoReflect.Descriptor instead.
 func (*Graft) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{18}
+	return file_gossip_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Graft) GetNumber() uint64 {
@@ -1488,7 +1566,7 @@ type Prune struct {
 
 func (x *Prune) Reset() {
 	*x = Prune{}
-	mi := &file_gossip_proto_msgTypes[19]
+	mi := &file_gossip_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1578,7 @@ func (x *Prune) String() string {
 func (*Prune) ProtoMessage() {}
 
 func (x *Prune) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_proto_msgTypes[19]
+	mi := &file_gossip_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1591,7 @@ func (x *Prune) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prune.ProtoReflect.Descriptor instead.
 func (*Prune) Descriptor() ([]byte, []int) {
-	return file_gossip_proto_rawDescGZIP(), []int{19}
+	return file_gossip_proto_rawDescGZIP(), []int{20}
 }
 
 var File_gossip_proto protoreflect.FileDescriptor
@@ -1523,7 +1601,7 @@ const file_gossip_proto_rawDesc = "" +
 	"\fgossip.proto\x12\vblockgossip\x1a\vblock.proto\"B\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xdc\a\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xa7\b\n" +
 	"\rGossipMessage\x12:\n" +
 	"\thandshake\x18\x01 \x01(\v2\x1a.blockgossip.ConnEstablishH\x00R\thandshake\x121\n" +
 	"\x05alive\x18\x02 \x01(\v2\x19.blockgossip.AliveMessageH\x00R\x05alive\x12O\n" +
@@ -1545,7 +1623,8 @@ const file_gossip_proto_rawDesc = "" +
 	"\x05ihave\x18\r \x01(\v2\x12.blockgossip.IHaveH\x00R\x05ihave\x12*\n" +
 	"\x05graft\x18\x0e \x01(\v2\x12.blockgossip.GraftH\x00R\x05graft\x12*\n" +
 	"\x05prune\x18\x0f \x01(\v2\x12.blockgossip.PruneH\x00R\x05prune\x126\n" +
-	"\theartbeat\x18\x10 \x01(\v2\x16.blockgossip.HeartbeatH\x00R\theartbeatB\t\n" +
+	"\theartbeat\x18\x10 \x01(\v2\x16.blockgossip.HeartbeatH\x00R\theartbeat\x12I\n" +
+	"\x10membership_batch\x18\x11 \x01(\v2\x1c.blockgossip.MembershipBatchH\x00R\x0fmembershipBatchB\t\n" +
 	"\acontent\"\x9c\x01\n" +
 	"\rConnEstablish\x12\x15\n" +
 	"\x06pki_id\x18\x01 \x01(\fR\x05pkiId\x12 \n" +
@@ -1570,7 +1649,12 @@ const file_gossip_proto_rawDesc = "" +
 	"\vincarnation\x18\x02 \x01(\x04R\vincarnation\x12\x1a\n" +
 	"\bsequence\x18\x03 \x01(\x04R\bsequence\x12\x18\n" +
 	"\aelement\x18\x04 \x01(\fR\aelement\x12#\n" +
-	"\rledger_height\x18\x05 \x01(\x04R\fledgerHeight\"]\n" +
+	"\rledger_height\x18\x05 \x01(\x04R\fledgerHeight\"x\n" +
+	"\x0fMembershipBatch\x12-\n" +
+	"\x06alives\x18\x01 \x03(\v2\x15.blockgossip.EnvelopeR\x06alives\x126\n" +
+	"\n" +
+	"heartbeats\x18\x02 \x03(\v2\x16.blockgossip.HeartbeatR\n" +
+	"heartbeats\"]\n" +
 	"\x11MembershipRequest\x124\n" +
 	"\n" +
 	"self_alive\x18\x01 \x01(\v2\x15.blockgossip.EnvelopeR\tselfAlive\x12\x12\n" +
@@ -1639,7 +1723,7 @@ func file_gossip_proto_rawDescGZIP() []byte {
 	return file_gossip_proto_rawDescData
 }
 
-var file_gossip_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_gossip_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_gossip_proto_goTypes = []any{
 	(*Envelope)(nil),           // 0: blockgossip.Envelope
 	(*GossipMessage)(nil),      // 1: blockgossip.GossipMessage
@@ -1647,56 +1731,60 @@ var file_gossip_proto_goTypes = []any{
 	(*Member)(nil),             // 3: blockgossip.Member
 	(*AliveMessage)(nil),       // 4: blockgossip.AliveMessage
 	(*Heartbeat)(nil),          // 5: blockgossip.Heartbeat
-	(*MembershipRequest)(nil),  // 6: blockgossip.MembershipRequest
-	(*MembershipResponse)(nil), // 7: blockgossip.MembershipResponse
-	(*BlockMessage)(nil),       // 8: blockgossip.BlockMessage
-	(*PullHello)(nil),          // 9: blockgossip.PullHello
-	(*BlockRange)(nil),         // 10: blockgossip.BlockRange
-	(*PullDigest)(nil),         // 11: blockgossip.PullDigest
-	(*PullRequest)(nil),        // 12: blockgossip.PullRequest
-	(*PullResponse)(nil),       // 13: blockgossip.PullResponse
-	(*StateRequest)(nil),       // 14: blockgossip.StateRequest
-	(*StateResponse)(nil),      // 15: blockgossip.StateResponse
-	(*LeadershipMessage)(nil),  // 16: blockgossip.LeadershipMessage
-	(*IHave)(nil),              // 17: blockgossip.IHave
-	(*Graft)(nil),              // 18: blockgossip.Graft
-	(*Prune)(nil),              // 19: blockgossip.Prune
-	(*Block)(nil),              // 20: blockgossip.Block
+	(*MembershipBatch)(nil),    // 6: blockgossip.MembershipBatch
+	(*MembershipRequest)(nil),  // 7: blockgossip.MembershipRequest
+	(*MembershipResponse)(nil), // 8: blockgossip.MembershipResponse
+	(*BlockMessage)(nil),       // 9: blockgossip.BlockMessage
+	(*PullHello)(nil),          // 10: blockgossip.PullHello
+	(*BlockRange)(nil),         // 11: blockgossip.BlockRange
+	(*PullDigest)(nil),         // 12: blockgossip.PullDigest
+	(*PullRequest)(nil),        // 13: blockgossip.PullRequest
+	(*PullResponse)(nil),       // 14: blockgossip.PullResponse
+	(*StateRequest)(nil),       // 15: blockgossip.StateRequest
+	(*StateResponse)(nil),      // 16: blockgossip.StateResponse
+	(*LeadershipMessage)(nil),  // 17: blockgossip.LeadershipMessage
+	(*IHave)(nil),              // 18: blockgossip.IHave
+	(*Graft)(nil),              // 19: blockgossip.Graft
+	(*Prune)(nil),              // 20: blockgossip.Prune
+	(*Block)(nil),              // 21: blockgossip.Block
 }
 var file_gossip_proto_depIdxs = []int32{
 	2,  // 0: blockgossip.GossipMessage.handshake:type_name -> blockgossip.ConnEstablish
 	4,  // 1: blockgossip.GossipMessage.alive:type_name -> blockgossip.AliveMessage
-	6,  // 2: blockgossip.GossipMessage.membership_request:type_name -> blockgossip.MembershipRequest
-	7,  // 3: blockgossip.GossipMessage.membership_response:type_name -> blockgossip.MembershipResponse
-	8,  // 4: blockgossip.GossipMessage.block:type_name -> blockgossip.BlockMessage
-	9,  // 5: blockgossip.GossipMessage.pull_hello:type_name -> blockgossip.PullHello
-	11, // 6: blockgossip.GossipMessage.pull_digest:type_name -> blockgossip.PullDigest
-	12, // 7: blockgossip.GossipMessage.pull_request:type_name -> blockgossip.PullRequest
-	13, // 8: blockgossip.GossipMessage.pull_response:type_name -> blockgossip.PullResponse
-	14, // 9: blockgossip.GossipMessage.state_request:type_name -> blockgossip.StateRequest
-	15, // 10: blockgossip.GossipMessage.state_response:type_name -> blockgossip.StateResponse
-	16, // 11: blockgossip.GossipMessage.leadership:type_name -> blockgossip.LeadershipMessage
-	17, // 12: blockgossip.GossipMessage.ihave:type_name -> blockgossip.IHave
-	18, // 13: blockgossip.GossipMessage.graft:type_name -> blockgossip.Graft
-	19, // 14: blockgossip.GossipMessage.prune:type_name -> blockgossip.Prune
+	7,  // 2: blockgossip.GossipMessage.membership_request:type_name -> blockgossip.MembershipRequest
+	8,  // 3: blockgossip.GossipMessage.membership_response:type_name -> blockgossip.MembershipResponse
+	9,  // 4: blockgossip.GossipMessage.block:type_name -> blockgossip.BlockMessage
+	10, // 5: blockgossip.GossipMessage.pull_hello:type_name -> blockgossip.PullHello
+	12, // 6: blockgossip.GossipMessage.pull_digest:type_name -> blockgossip.PullDigest
+	13, // 7: blockgossip.GossipMessage.pull_request:type_name -> blockgossip.PullRequest
+	14, // 8: blockgossip.GossipMessage.pull_response:type_name -> blockgossip.PullResponse
+	15, // 9: blockgossip.GossipMessage.state_request:type_name -> blockgossip.StateRequest
+	16, // 10: blockgossip.GossipMessage.state_response:type_name -> blockgossip.StateResponse
+	17, // 11: blockgossip.GossipMessage.leadership:type_name -> blockgossip.LeadershipMessage
+	18, // 12: blockgossip.GossipMessage.ihave:type_name -> blockgossip.IHave
+	19, // 13: blockgossip.GossipMessage.graft:type_name -> blockgossip.Graft
+	20, // 14: blockgossip.GossipMessage.prune:type_name -> blockgossip.Prune
 	5,  // 15: blockgossip.GossipMessage.heartbeat:type_name -> blockgossip.Heartbeat
-	3,  // 16: blockgossip.AliveMessage.member:type_name -> blockgossip.Member
-	0,  // 17: blockgossip.MembershipRequest.self_alive:type_name -> blockgossip.Envelope
-	0,  // 18: blockgossip.MembershipResponse.alive:type_name -> blockgossip.Envelope
-	5,  // 19: blockgossip.MembershipResponse.heartbeats:type_name -> blockgossip.Heartbeat
-	20, // 20: blockgossip.BlockMessage.block:type_name -> blockgossip.Block
-	10, // 21: blockgossip.PullDigest.ranges:type_name -> blockgossip.BlockRange
-	10, // 22: blockgossip.PullRequest.ranges:type_name -> blockgossip.BlockRange
-	20, // 23: blockgossip.PullResponse.blocks:type_name -> blockgossip.Block
-	10, // 24: blockgossip.StateRequest.range:type_name -> blockgossip.BlockRange
-	20, // 25: blockgossip.StateResponse.blocks:type_name -> blockgossip.Block
-	0,  // 26: blockgossip.Gossip.Stream:input_type -> blockgossip.Envelope
-	0,  // 27: blockgossip.Gossip.Stream:output_type -> blockgossip.Envelope
-	27, // [27:28] is the sub-list for method output_type
-	26, // [26:27] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	6,  // 16: blockgossip.GossipMessage.membership_batch:type_name -> blockgossip.MembershipBatch
+	3,  // 17: blockgossip.AliveMessage.member:type_name -> blockgossip.Member
+	0,  // 18: blockgossip.MembershipBatch.alives:type_name -> blockgossip.Envelope
+	5,  // 19: blockgossip.MembershipBatch.heartbeats:type_name -> blockgossip.Heartbeat
+	0,  // 20: blockgossip.MembershipRequest.self_alive:type_name -> blockgossip.Envelope
+	0,  // 21: blockgossip.MembershipResponse.alive:type_name -> blockgossip.Envelope
+	5,  // 22: blockgossip.MembershipResponse.heartbeats:type_name -> blockgossip.Heartbeat
+	21, // 23: blockgossip.BlockMessage.block:type_name -> blockgossip.Block
+	11, // 24: blockgossip.PullDigest.ranges:type_name -> blockgossip.BlockRange
+	11, // 25: blockgossip.PullRequest.ranges:type_name -> blockgossip.BlockRange
+	21, // 26: blockgossip.PullResponse.blocks:type_name -> blockgossip.Block
+	11, // 27: blockgossip.StateRequest.range:type_name -> blockgossip.BlockRange
+	21, // 28: blockgossip.StateResponse.blocks:type_name -> blockgossip.Block
+	0,  // 29: blockgossip.Gossip.Stream:input_type -> blockgossip.Envelope
+	0,  // 30: blockgossip.Gossip.Stream:output_type -> blockgossip.Envelope
+	30, // [30:31] is the sub-list for method output_type
+	29, // [29:30] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_gossip_proto_init() }
@@ -1722,6 +1810,7 @@ func file_gossip_proto_init() {
 		(*GossipMessage_Graft)(nil),
 		(*GossipMessage_Prune)(nil),
 		(*GossipMessage_Heartbeat)(nil),
+		(*GossipMessage_MembershipBatch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1729,7 +1818,7 @@ func file_gossip_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_proto_rawDesc), len(file_gossip_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
