@@ -1,0 +1,247 @@
+package gossip
+
+import (
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/blockgossip/blockgossip/identity"
+	"github.com/blockgossip/blockgossip/ledger"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// graftPeer is peer 3 of a seeded 4-peer net (pull as given) whose eager
+// parent, peer 0, has pushed it block 0 of chain. Peers 1 and 2 are
+// announcers in the tests.
+func graftPeer(t *testing.T, cfg Config, seed uint64, blocks int) (*simNet, *Peer, []*pb.Block) {
+	t.Helper()
+	net := seededNet(t, 4, cfg, seed)
+	net.ticks(2)
+	p := net.peers[3].p
+	net.collect(net.peers[3])
+	chain := makeChain(testOrderer, blocks, seed)
+	p.Step(fakeID(0), "org1", pushEnv(chain[0], 1), 0)
+	p.Ready()
+	if p.parent != fakeID(0) {
+		t.Fatal("the peer that pushed block 0 first is not our parent")
+	}
+	return net, p, chain
+}
+
+// ihaveFrom makes announcer id announce block n of chain to p.
+func ihaveFrom(p *Peer, id identity.PKIID, chain []*pb.Block, n int) {
+	p.Step(id, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
+		Number: uint64(n), Hash: ledger.HeaderHash(chain[n]), Hops: 1}}}), 0)
+}
+
+// blocksTo counts the Block messages in msgs addressed to id.
+func blocksTo(msgs []Out, id identity.PKIID) int {
+	n := 0
+	for _, m := range msgs {
+		if msg, err := decode(m.Env); err == nil && msg.GetBlock() != nil && m.To.ID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// A graft that is not answered is retried with the next announcer one
+// graft round trip later (one tick here), not a whole graft timeout later:
+// under loss each retry waited up to MaxGraftTimeout. The retried copy is
+// an answer, not a late eager copy: it leaves the graft timeout alone.
+func TestGraftRetryWaitsOneRoundTrip(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	_, p, chain := graftPeer(t, cfg, 50, 2)
+	p.observeLate(3) // eager copies have lately come 3 ticks late
+	timeout := p.GraftTimeout()
+	if timeout != 4 {
+		t.Fatalf("graft timeout %d after a copy 3 ticks late, want 4", timeout)
+	}
+	a, b := fakeID(1), fakeID(2)
+	ihaveFrom(p, a, chain, 1)
+	ihaveFrom(p, b, chain, 1)
+	p.Ready()
+	firstAt, retryAt := 0, 0
+	for tick := 1; tick <= 2*cfg.MaxGraftTimeout && retryAt == 0; tick++ {
+		p.Tick()
+		msgs := p.Ready().Messages
+		if got := treeMsgsTo(msgs, a); len(got) > 0 && got[0] == "graft" {
+			firstAt = tick // a's answer is lost: nothing comes back
+		}
+		if got := treeMsgsTo(msgs, b); len(got) > 0 && got[0] == "graft" {
+			retryAt = tick
+		}
+	}
+	if firstAt != timeout {
+		t.Fatalf("first graft at tick %d after the IHave, want %d (the graft timeout)", firstAt, timeout)
+	}
+	if retryAt != firstAt+1 {
+		t.Fatalf("retry at tick %d, want %d (one round trip after the unanswered graft at %d)", retryAt, firstAt+1, firstAt)
+	}
+	p.Step(b, "org1", pushEnv(chain[1], 1), 0)
+	p.Ready()
+	if p.Height() != 2 {
+		t.Fatalf("height %d, want 2", p.Height())
+	}
+	if got := p.GraftTimeout(); got > timeout {
+		t.Fatalf("graft timeout %d after a retried graft's answer, want at most %d: an answer is no late eager copy", got, timeout)
+	}
+	if got := p.retryTimeout(); got != 1 {
+		t.Fatalf("retry timeout %d after an answer within the tick, want 1", got)
+	}
+}
+
+// A lost eager copy that reaches us round the loss (a neighbour other than
+// our parent that got the block elsewhere pushes it) is no sign of a slow
+// parent: it does not raise the graft timeout, while the parent's own late
+// copy does.
+func TestCopyRoundALossDoesNotRaiseTheGraftTimeout(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	_, p, chain := graftPeer(t, cfg, 51, 4)
+	a, other := fakeID(1), fakeID(2)
+	p.eager.set(other, true) // a neighbour that pushes to us too
+	ihaveFrom(p, a, chain, 1)
+	p.Ready()
+	for range 3 { // the graft to a goes out and its answer is lost
+		p.Tick()
+		p.Ready()
+	}
+	p.Step(other, "org1", pushEnv(chain[1], 4), 0)
+	p.Ready()
+	if p.Height() != 2 {
+		t.Fatalf("height %d, want 2", p.Height())
+	}
+	if got := p.GraftTimeout(); got != cfg.GraftTimeout {
+		t.Fatalf("graft timeout %d after a copy round a loss, 3 ticks after the IHave, want %d", got, cfg.GraftTimeout)
+	}
+	// The parent's own copy, late: that one teaches the timeout (block 2,
+	// on time, makes peer 0 our parent again).
+	p.Step(fakeID(0), "org1", pushEnv(chain[2], 1), 0)
+	ihaveFrom(p, a, chain, 3)
+	p.Ready()
+	p.Tick()
+	p.Ready()
+	p.Step(fakeID(0), "org1", pushEnv(chain[3], 1), 0)
+	p.Ready()
+	if got := p.GraftTimeout(); got != 2 {
+		t.Fatalf("graft timeout %d after the parent's copy came 1 tick late, want 2", got)
+	}
+}
+
+// When every announcer of a missing block was grafted and none answered,
+// the block is handed to pull at once: a pull round starts within a tick
+// or two, not at the next PullInterval.
+func TestUnansweredGraftsStartAPullRound(t *testing.T) {
+	cfg := DefaultConfig()
+	warm := 3
+	if v := os.Getenv("GRAFT_WARM"); v != "" {
+		warm, _ = strconv.Atoi(v)
+	}
+	// nextHello is how many ticks after the window opens peer 3 sends its
+	// next pull hello (-1: none within 2 PullIntervals).
+	nextHello := func(withIHave bool) int {
+		net, p, chain := graftPeer(t, cfg, 52, 2)
+		start, next := -1, -1
+		net.filter = func(m simMsg) bool {
+			if msg, err := decode(m.env); err == nil && msg.GetPullHello() != nil &&
+				m.from == p.self.ID && start >= 0 && next < 0 {
+				next = net.now - start
+			}
+			return true
+		}
+		net.ticks(warm)
+		start = net.now
+		if withIHave { // peer 1 does not have block 1: the graft goes unanswered
+			ihaveFrom(p, fakeID(1), chain, 1)
+			net.collect(net.peers[3])
+		}
+		for range 2 * cfg.Pull.PullInterval {
+			if net.tick(); next >= 0 {
+				break
+			}
+		}
+		return next
+	}
+	control, got := nextHello(false), nextHello(true)
+	t.Logf("next pull hello %d ticks into the window with an unanswered graft, %d without", got, control)
+	if control >= 0 && control <= cfg.GraftTimeout+2 {
+		t.Fatalf("the control run pulled %d ticks into the window: move the window", control)
+	}
+	if got < 0 || got > cfg.GraftTimeout+2 {
+		t.Fatalf("pull round %d ticks after the IHave, want within %d (graft, its round trip, the round)", got, cfg.GraftTimeout+2)
+	}
+}
+
+// A block that pull delivered a moment before its pushed copy is forwarded
+// down the tree when that copy arrives (the peers below wait for the
+// push), once: a second pushed copy is a redundant link and is pruned.
+func TestPulledBlockIsForwardedWhenItsPushedCopyArrives(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	_, p, chain := graftPeer(t, cfg, 53, 2)
+	parent, other := fakeID(0), fakeID(1)
+	var children []identity.PKIID
+	for _, id := range p.eager.ids {
+		if id != parent && id != other {
+			children = append(children, id)
+		}
+	}
+	if len(children) == 0 {
+		t.Fatal("no eager neighbour below us")
+	}
+	if err := p.handleBlock(other, chain[1], ViaPull, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := blocksTo(p.Ready().Messages, children[0]); n != 0 {
+		t.Fatalf("a pulled block was pushed %d times at once, want 0 (its pushed copy may be on the way to them)", n)
+	}
+	p.Step(parent, "org1", pushEnv(chain[1], 1), 0)
+	msgs := p.Ready().Messages
+	for _, c := range children {
+		if n := blocksTo(msgs, c); n != 1 {
+			t.Fatalf("the pushed copy of a pulled block reached eager neighbour %v %d times, want 1", c, n)
+		}
+	}
+	if n := prunesTo(msgs, parent); n != 0 {
+		t.Fatalf("the pushed copy of a pulled block pruned the parent (%d)", n)
+	}
+	p.Step(other, "org1", pushEnv(chain[1], 1), 0)
+	msgs = p.Ready().Messages
+	if n := prunesTo(msgs, other); n != 1 {
+		t.Fatalf("a second pushed copy sent %d Prune(s), want 1", n)
+	}
+	if n := blocksTo(msgs, children[0]); n != 0 {
+		t.Fatalf("a second pushed copy was forwarded %d times, want 0", n)
+	}
+}
+
+// A copy grafted one-shot is forwarded to our eager neighbours but not to
+// our parent: the parent's own copy is on the way, ours would be a
+// duplicate there and make it prune us.
+func TestOneShotCopyIsNotPushedToTheParent(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	_, p, chain := graftPeer(t, cfg, 54, 2)
+	parent, announcer := fakeID(0), fakeID(1)
+	ihaveFrom(p, announcer, chain, 1)
+	p.Ready()
+	var got []string
+	for range cfg.MaxGraftTimeout + 1 {
+		p.Tick()
+		if got = treeMsgsTo(p.Ready().Messages, announcer); len(got) > 0 {
+			break
+		}
+	}
+	if len(got) != 2 || got[0] != "graft" || got[1] != "prune" {
+		t.Fatalf("sent %v to the announcer, want [graft prune] (one-shot)", got)
+	}
+	p.Step(announcer, "org1", pushEnv(chain[1], 1), 0)
+	if n := blocksTo(p.Ready().Messages, parent); n != 0 {
+		t.Fatalf("a copy grafted one-shot was pushed to our parent %d time(s), want 0", n)
+	}
+	if _, ok := p.eager.pos[parent]; !ok {
+		t.Fatal("the parent left the eager set")
+	}
+}
