@@ -14,7 +14,7 @@ import (
 )
 
 // Fuzz targets for every decoder of peer input the Peer core runs: alive
-// and heartbeat (and membership messages carrying them), pushed blocks, pull digests
+// and heartbeat (and membership messages and batches carrying them), pushed blocks, pull digests
 // and responses, state-transfer responses. Each feeds the bytes of one
 // GossipMessage content, exactly as a member could put them on the wire, to
 // a victim that has requests outstanding to the sender (so answers with the
@@ -264,6 +264,31 @@ func FuzzHeartbeat(f *testing.F) {
 		&pb.Heartbeat{PkiId: fv.sender[:], Incarnation: m.inc, Sequence: ^uint64(0), Element: next[:]},
 		&pb.Heartbeat{PkiId: fv.sender[:], Incarnation: m.inc + 1, Sequence: 1, Element: next[:8]},
 		&pb.Heartbeat{PkiId: fakeID(9).Bytes(), Incarnation: 1, Sequence: 2, Element: next[:]},
+	)
+}
+
+// FuzzMembershipBatch feeds batches mixing the sender's genuine next
+// heartbeat, its alive, and made-up, malformed or far-off items.
+func FuzzMembershipBatch(f *testing.F) {
+	fv := newFuzzVictim(f, "membership_batch")
+	s := fv.net.byID[fv.sender].p
+	m := fv.victim.p.members[fv.sender]
+	if m == nil || !m.chain.ok {
+		f.Fatal("fixture: the victim holds no chain of the sender")
+	}
+	next := s.chain.element(m.seq + 1)
+	id := fakeID(9)
+	alive := marshalT(f, &pb.GossipMessage{Content: &pb.GossipMessage_Alive{Alive: &pb.AliveMessage{
+		Member: &pb.Member{PkiId: id[:], Endpoint: "peer9:7051", Org: "org1"}, Incarnation: 2, LedgerHeight: 70}}})
+	fuzzKind(f, "membership_batch",
+		&pb.MembershipBatch{
+			Alives:     []*pb.Envelope{s.aliveEnvelope(), {Payload: alive}, {Payload: []byte{0x12, 0x00}}, nil},
+			Heartbeats: []*pb.Heartbeat{{PkiId: fv.sender[:], Incarnation: m.inc, Sequence: m.seq + 1, Element: next[:], LedgerHeight: 80}, {PkiId: []byte{1}}},
+		},
+		&pb.MembershipBatch{Heartbeats: []*pb.Heartbeat{
+			{PkiId: id[:], Incarnation: 2, Sequence: 1 << 40, Element: next[:]},
+			{PkiId: fv.sender[:], Incarnation: m.inc, Sequence: ^uint64(0), Element: next[:]},
+		}},
 	)
 }
 

@@ -1,0 +1,288 @@
+package gossip
+
+import (
+	"errors"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/blockgossip/blockgossip/identity"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// isMembershipNews says whether env is relayable membership news (an
+// alive, a heartbeat or a batch of them), not a request or response.
+func isMembershipNews(t testing.TB, env *pb.Envelope) bool {
+	msg := new(pb.GossipMessage)
+	if proto.Unmarshal(env.GetPayload(), msg) != nil {
+		t.Fatal("undecodable envelope")
+	}
+	return msg.GetAlive() != nil || msg.GetHeartbeat() != nil || msg.GetMembershipBatch() != nil
+}
+
+// With batches a peer sends at most AliveFanout news messages per tick,
+// whether it has 15 or 47 members, while every member stays alive;
+// relayed one by one, the count grows with N.
+func TestMembershipMessagesPerTickBoundedByFanout(t *testing.T) {
+	for _, tc := range []struct {
+		n, batch int
+	}{{16, 1}, {48, 1}, {48, 0}} {
+		cfg := DefaultConfig()
+		cfg.PullEnabled = false
+		cfg.AliveBatch = tc.batch
+		net := steadyHBNet(t, tc.n, cfg, 41)
+		type key struct {
+			from identity.PKIID
+			tick int
+		}
+		perTick := map[key]int{}
+		items, msgs := 0, 0
+		net.filter = func(m simMsg) bool {
+			if isMembershipNews(t, m.env) {
+				perTick[key{m.from, net.now}]++
+				msgs++
+				a, h := membershipItems(t, m.env)
+				items += len(a) + len(h)
+			}
+			return true
+		}
+		rounds := cfg.Expiration / cfg.AliveInterval // one expiry period
+		net.ticks(rounds * cfg.AliveInterval)
+		most := 0
+		for _, k := range perTick {
+			most = max(most, k)
+		}
+		if !net.converged() {
+			t.Fatalf("N=%d batch %d: members lost", tc.n, tc.batch)
+		}
+		for _, sp := range net.peers {
+			if len(sp.tr.dead) != 0 {
+				t.Fatalf("N=%d batch %d: peer %d saw deaths %v", tc.n, tc.batch, sp.idx, sp.tr.dead)
+			}
+		}
+		// Every member's news reaches every other member each round.
+		if want := rounds * tc.n * (tc.n - 1); items < want {
+			t.Fatalf("N=%d batch %d: %d items in %d rounds, want at least %d", tc.n, tc.batch, items, rounds, want)
+		}
+		switch {
+		case tc.batch > 0 && most > cfg.AliveFanout:
+			t.Fatalf("N=%d: a peer sent %d news messages in one tick, want at most AliveFanout = %d", tc.n, most, cfg.AliveFanout)
+		case tc.batch == 0 && most <= 3*cfg.AliveFanout:
+			t.Fatalf("N=%d unbatched: at most %d news messages per peer per tick; the comparison needs one-by-one relays", tc.n, most)
+		}
+		t.Logf("N=%d batch %d: %.2f news messages per peer per tick (most %d), %.1f items per message",
+			tc.n, tc.batch, float64(msgs)/float64(tc.n*rounds*cfg.AliveInterval), most, float64(items)/float64(msgs))
+	}
+}
+
+// With batches held for several ticks a crashed peer is still declared dead
+// by everyone within Expiration plus one expiry scan, and not before
+// Expiration minus an alive round; nobody else dies.
+func TestCrashDetectedWithBatches(t *testing.T) {
+	for _, batch := range []int{1, 4} {
+		cfg := DefaultConfig()
+		cfg.PullEnabled = false
+		cfg.AliveBatch = batch
+		net := steadyHBNet(t, 40, cfg, 42)
+		const victim = 11
+		vid := fakeID(victim)
+		net.peers[victim].down = true
+		crashedAt := net.now
+		for net.now < crashedAt+cfg.Expiration+cfg.Expiration/10 {
+			net.tick()
+			for _, sp := range net.peers {
+				if !sp.down && sp.tr.dead[vid] > 0 && net.now < crashedAt+cfg.Expiration-cfg.AliveInterval {
+					t.Fatalf("batch %d: peer %d declared the victim dead %d ticks after the crash", batch, sp.idx, net.now-crashedAt)
+				}
+			}
+		}
+		for _, sp := range net.peers {
+			if sp.down {
+				continue
+			}
+			if sp.tr.dead[vid] != 1 || sp.p.IsAlive(vid) {
+				t.Fatalf("batch %d: peer %d: victim dead events %d, alive %v", batch, sp.idx, sp.tr.dead[vid], sp.p.IsAlive(vid))
+			}
+			if len(sp.tr.dead) != 1 || len(sp.p.LivePeers()) != 38 {
+				t.Fatalf("batch %d: peer %d: deaths %v, %d live", batch, sp.idx, sp.tr.dead, len(sp.p.LivePeers()))
+			}
+		}
+	}
+}
+
+// A batch mixing forged and genuine items: the genuine ones are taken in
+// and relayed, the forged ones are rejected one by one and not relayed.
+func TestForgedItemsInBatchRejectedGoodOnesAccepted(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	net := steadyHBNet(t, 6, cfg, 43)
+	p0, victim, attacker := net.peers[0], net.peers[1], net.peers[2]
+	vid, aid := victim.p.self.ID, attacker.p.self.ID
+	// A newcomer whose genuine signed alive the attacker relays.
+	joiner := net.add(6, "org1", cfg, 1)
+	net.arm(joiner)
+	jid := joiner.p.self.ID
+	m := p0.p.members[vid]
+	seq0 := m.seq
+	next := victim.p.chain.element(seq0 + 1)
+	junk := make([]byte, chainElemLen)
+	forgedAlive := envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Alive{Alive: &pb.AliveMessage{
+		Member:      &pb.Member{PkiId: vid[:], Endpoint: "evil:1", Org: "org1", Certificate: certOf(vid)},
+		Incarnation: m.inc + 1, Sequence: 1, ChainElement: junk, ChainEnd: 100,
+	}}})
+	forgedAlive.Signature = memberMAC(aid, forgedAlive.Payload)
+	p3 := net.peers[3].p.self.ID
+	m3 := p0.p.members[p3]
+	batch := &pb.MembershipBatch{
+		Alives: []*pb.Envelope{forgedAlive, {Payload: []byte{0xff}}, nil, joiner.p.aliveEnvelope()},
+		Heartbeats: []*pb.Heartbeat{
+			{PkiId: p3[:], Incarnation: m3.inc, Sequence: m3.seq + 1, Element: junk}, // forged
+			{PkiId: []byte{1, 2, 3}, Element: junk},                                  // malformed
+			{PkiId: vid[:], Incarnation: m.inc, Sequence: m.seq + 1, Element: next[:], LedgerHeight: 77},
+		},
+	}
+	p0.p.Step(aid, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_MembershipBatch{MembershipBatch: batch}}), 0)
+
+	if !p0.p.IsAlive(jid) || p0.p.members[jid].info.GetEndpoint() != joiner.p.self.Endpoint {
+		t.Fatal("the genuine alive in the batch was not taken in")
+	}
+	if m.seq != seq0+1 || m.inc != victim.p.self.Incarnation || m.height == 77 {
+		t.Fatalf("victim at seq %d inc %d height %d: want the genuine heartbeat's seq %d, its own incarnation, the relayed height not believed",
+			m.seq, m.inc, m.height, seq0+1)
+	}
+	if got := p0.p.members[p3].seq; got != m3.seq {
+		t.Fatalf("the forged heartbeat moved peer 3 to seq %d", got)
+	}
+	for _, want := range []struct {
+		err error
+		n   int
+	}{{ErrBadSignature, 1}, {ErrBadHeartbeat, 1}, {ErrMalformed, 3}} {
+		if got := net.rejections(0, want.err); got != want.n {
+			t.Fatalf("%d rejections as %v, want %d (all: %v)", got, want.err, want.n, net.rej[0].rejected)
+		}
+	}
+	// The next flush relays the genuine items only, and not to the attacker
+	// they came from.
+	p0.p.Tick()
+	relayedAlive, relayedHB := false, false
+	for _, o := range p0.p.Ready().Messages {
+		alives, hbs := membershipItems(t, o.Env)
+		for _, a := range alives {
+			if o.To.ID == aid {
+				t.Fatal("relayed back to the peer the news came from")
+			}
+			if string(a.GetMember().GetPkiId()) != string(jid[:]) {
+				t.Fatalf("relayed an alive of %x", a.GetMember().GetPkiId())
+			}
+			relayedAlive = true
+		}
+		for _, hb := range hbs {
+			switch string(hb.GetPkiId()) {
+			case string(vid[:]):
+				if o.To.ID == aid || o.To.ID == vid {
+					t.Fatal("relayed to the peer the heartbeat came from, or to its member")
+				}
+				relayedHB = true
+			case string(p0.p.self.ID[:]):
+			default:
+				t.Fatalf("relayed a heartbeat of %x", hb.GetPkiId())
+			}
+		}
+	}
+	if !relayedAlive || !relayedHB {
+		t.Fatalf("genuine items relayed: alive %v, heartbeat %v", relayedAlive, relayedHB)
+	}
+}
+
+// A big queue is split into batches within maxBatchItems and
+// maxBatchBytes, every item once, alives first; a received batch over
+// the item bound is read up to it and reported.
+func TestBatchSplitAndBounds(t *testing.T) {
+	cert := make([]byte, 2000)
+	var items []relayItem
+	for i := range 3 * maxBatchItems {
+		id := fakeID(i)
+		if i%3 == 0 {
+			items = append(items, relayItem{origin: id, alive: envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Alive{Alive: &pb.AliveMessage{
+				Member: &pb.Member{PkiId: id[:], Certificate: cert}, Sequence: uint64(i)}}})})
+		} else {
+			items = append(items, relayItem{origin: id, hb: &pb.Heartbeat{PkiId: id[:], Sequence: uint64(i), Element: make([]byte, chainElemLen)}})
+		}
+	}
+	envs := batchEnvelopes(items)
+	alives, hbs := 0, 0
+	for _, env := range envs {
+		msg := new(pb.GossipMessage)
+		if err := proto.Unmarshal(env.GetPayload(), msg); err != nil || msg.GetMembershipBatch() == nil {
+			t.Fatalf("not a batch: %v", err)
+		}
+		b := msg.GetMembershipBatch()
+		if len(b.Alives) > maxBatchItems || len(b.Heartbeats) > maxBatchItems || proto.Size(env) > maxBatchBytes+64 {
+			t.Fatalf("a batch of %d alives, %d heartbeats, %d bytes", len(b.Alives), len(b.Heartbeats), proto.Size(env))
+		}
+		if alives < maxBatchItems && len(b.Heartbeats) > 0 && len(b.Alives) == 0 {
+			t.Fatal("heartbeats before the alives were all sent")
+		}
+		alives += len(b.Alives)
+		hbs += len(b.Heartbeats)
+	}
+	if alives != maxBatchItems || hbs != 2*maxBatchItems {
+		t.Fatalf("%d alives and %d heartbeats in %d batches, want %d and %d", alives, hbs, len(envs), maxBatchItems, 2*maxBatchItems)
+	}
+	t.Logf("%d items in %d batches", len(items), len(envs))
+
+	// Too many items received: the rest is dropped, with a report.
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	net := steadyHBNet(t, 3, cfg, 44)
+	over := &pb.MembershipBatch{}
+	for i := range maxBatchItems + 5 {
+		id := fakeID(100 + i)
+		over.Heartbeats = append(over.Heartbeats, &pb.Heartbeat{PkiId: id[:], Sequence: 1, Element: make([]byte, chainElemLen)})
+	}
+	p0 := net.peers[0].p
+	p0.Step(net.peers[1].p.self.ID, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_MembershipBatch{MembershipBatch: over}}), 0)
+	if got := net.rejections(0, ErrMalformed); got != 1 {
+		t.Fatalf("%d malformed reports for an oversized batch, want 1", got)
+	}
+	if len(p0.wanted) > cfg.MaxResponseMembers || len(p0.members) != 2 {
+		t.Fatalf("an oversized batch of unknown members left %d wants and %d members", len(p0.wanted), len(p0.members))
+	}
+}
+
+// The relay queue keeps one alive and one heartbeat per member (a newer
+// one replaces the queued one) and at most MaxResponseMembers of each.
+func TestRelayQueueBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	cfg.MaxResponseMembers = 10
+	net := steadyHBNet(t, 3, cfg, 45)
+	p := net.peers[0].p
+	p.relays = relayQueue{}
+	from := net.peers[1].p.self.ID
+	for i := range 50 {
+		id := fakeID(200 + i%20)
+		p.relay(from, id, nil, &pb.Heartbeat{PkiId: id[:], Sequence: uint64(i)})
+	}
+	if len(p.relays.items) != 10 || p.relays.alives != 0 {
+		t.Fatalf("%d items queued (%d alives), want 10 heartbeats", len(p.relays.items), p.relays.alives)
+	}
+	for _, it := range p.relays.items {
+		if it.hb.GetSequence() < 40 {
+			t.Fatalf("queued heartbeat of sequence %d: a newer one of its member came since", it.hb.GetSequence())
+		}
+	}
+}
+
+func TestAliveBatchValidate(t *testing.T) {
+	for _, b := range []int{-1, DefaultConfig().Expiration} {
+		c := DefaultConfig()
+		c.AliveBatch = b
+		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("AliveBatch %d: %v, want ErrInvalidConfig", b, err)
+		}
+	}
+	if FabricConfig().AliveBatch != 0 {
+		t.Fatal("Fabric's profile must relay alives one by one")
+	}
+}
