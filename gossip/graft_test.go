@@ -1,8 +1,6 @@
 package gossip
 
 import (
-	"os"
-	"strconv"
 	"testing"
 
 	"github.com/blockgossip/blockgossip/identity"
@@ -10,12 +8,12 @@ import (
 	pb "github.com/blockgossip/blockgossip/protos"
 )
 
-// graftPeer is peer 3 of a seeded 4-peer net (pull as given) whose eager
-// parent, peer 0, has pushed it block 0 of chain. Peers 1 and 2 are
+// graftPeer is peer 3 of a seeded 5-peer net (pull as given) whose eager
+// parent, peer 0, has pushed it block 0 of chain. Peers 1, 2 and 4 are
 // announcers in the tests.
 func graftPeer(t *testing.T, cfg Config, seed uint64, blocks int) (*simNet, *Peer, []*pb.Block) {
 	t.Helper()
-	net := seededNet(t, 4, cfg, seed)
+	net := seededNet(t, 5, cfg, seed)
 	net.ticks(2)
 	p := net.peers[3].p
 	net.collect(net.peers[3])
@@ -45,10 +43,11 @@ func blocksTo(msgs []Out, id identity.PKIID) int {
 	return n
 }
 
-// A graft that is not answered is retried with the next announcer one
+// A graft that is not answered is retried with the next two announcers one
 // graft round trip later (one tick here), not a whole graft timeout later:
-// under loss each retry waited up to MaxGraftTimeout. The retried copy is
-// an answer, not a late eager copy: it leaves the graft timeout alone.
+// under loss each retry waited up to MaxGraftTimeout, one announcer at a
+// time. The retried copy is an answer, not a late eager copy: it leaves
+// the graft timeout alone.
 func TestGraftRetryWaitsOneRoundTrip(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
@@ -58,11 +57,12 @@ func TestGraftRetryWaitsOneRoundTrip(t *testing.T) {
 	if timeout != 4 {
 		t.Fatalf("graft timeout %d after a copy 3 ticks late, want 4", timeout)
 	}
-	a, b := fakeID(1), fakeID(2)
+	a, b, c := fakeID(1), fakeID(2), fakeID(4)
 	ihaveFrom(p, a, chain, 1)
 	ihaveFrom(p, b, chain, 1)
+	ihaveFrom(p, c, chain, 1)
 	p.Ready()
-	firstAt, retryAt := 0, 0
+	firstAt, retryAt, retryCAt := 0, 0, 0
 	for tick := 1; tick <= 2*cfg.MaxGraftTimeout && retryAt == 0; tick++ {
 		p.Tick()
 		msgs := p.Ready().Messages
@@ -72,6 +72,12 @@ func TestGraftRetryWaitsOneRoundTrip(t *testing.T) {
 		if got := treeMsgsTo(msgs, b); len(got) > 0 && got[0] == "graft" {
 			retryAt = tick
 		}
+		if got := treeMsgsTo(msgs, c); len(got) > 0 && got[0] == "graft" {
+			retryCAt = tick
+		}
+	}
+	if retryCAt != retryAt {
+		t.Fatalf("the retry grafted the second announcer at tick %d and the third at %d, want both at once", retryAt, retryCAt)
 	}
 	if firstAt != timeout {
 		t.Fatalf("first graft at tick %d after the IHave, want %d (the graft timeout)", firstAt, timeout)
@@ -135,10 +141,7 @@ func TestCopyRoundALossDoesNotRaiseTheGraftTimeout(t *testing.T) {
 // or two, not at the next PullInterval.
 func TestUnansweredGraftsStartAPullRound(t *testing.T) {
 	cfg := DefaultConfig()
-	warm := 3
-	if v := os.Getenv("GRAFT_WARM"); v != "" {
-		warm, _ = strconv.Atoi(v)
-	}
+	const warm = 5 // ticks before the window: no regular round due in it (checked below)
 	// nextHello is how many ticks after the window opens peer 3 sends its
 	// next pull hello (-1: none within 2 PullIntervals).
 	nextHello := func(withIHave bool) int {
