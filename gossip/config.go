@@ -29,6 +29,15 @@ type Config struct {
 	// item's spread then waits up to AliveBatch ticks. 0 relays each at once
 	// (Fabric). Unused with MaxView (which does not relay).
 	AliveBatch int
+	// AliveNeighbours, when above zero (and AliveBatch is), sends each
+	// batch to every member of a set of this many live members instead of
+	// to AliveFanout random live ones, so that a peer keeps streams (TLS
+	// handshakes, buffers) with about this many peers for membership, not
+	// with all (see relaybatch.go). At least AliveFanout.
+	AliveNeighbours int
+	// NeighbourRotation is how many ticks pass between two replacements of
+	// one of the AliveNeighbours by a random live member.
+	NeighbourRotation int
 	// Expiration is how many ticks a member may stay silent before it is
 	// declared dead.
 	Expiration int
@@ -144,6 +153,8 @@ func DefaultConfig() Config {
 		AliveInterval:      20,                     // alive every 2 s: failure detection in seconds, a few hundred bytes a second per peer
 		AliveFanout:        3,                      // each alive reaches ~94% per round; missing 5 rounds in a row is ~1e-6
 		AliveBatch:         1,                      // one membership message per relay target per tick, not one per item: ~5x fewer messages at 100 peers, spread ~log3(N) ticks
+		AliveNeighbours:    6,                      // news floods a random graph of out-degree 6: connected but for ~e^-6 of peers (anti-entropy heals those); 6 streams
+		NeighbourRotation:  60,                     // one neighbour replaced every 3 alive rounds: a new stream every 6 s, the relay graph fresh every ~40 s
 		Expiration:         100,                    // 10 s: five missed alive rounds before a peer is declared dead
 		ReconnectInterval:  50,                     // probe one dead member every 5 s
 		PurgeAfter:         6000,                   // forget a dead member after 10 minutes
@@ -182,8 +193,9 @@ func FabricConfig() Config {
 	c.AliveInterval = 50 // 5 s
 	c.Expiration = 250   // 25 s
 	c.ReconnectInterval = 250
-	c.HeartbeatChain = 0 // Fabric signs (and verifies) every alive message
-	c.AliveBatch = 0     // Fabric relays each alive message on its own, at once
+	c.HeartbeatChain = 0  // Fabric signs (and verifies) every alive message
+	c.AliveBatch = 0      // Fabric relays each alive message on its own, at once
+	c.AliveNeighbours = 0 // ... to random live peers
 	c.Fanout = 3
 	c.MaxHops = 64      // Fabric has no hop limit
 	c.Tree = false      // Fabric pushes each block once to Fanout random peers
@@ -222,6 +234,10 @@ func (c Config) Validate() error {
 	if c.AliveBatch < 0 || (c.AliveBatch > 0 && c.AliveBatch >= c.Expiration) {
 		return fmt.Errorf("%w: AliveBatch is %d, must be 0 (relay at once) or below Expiration (%d): news held longer keeps nobody alive",
 			ErrInvalidConfig, c.AliveBatch, c.Expiration)
+	}
+	if c.AliveNeighbours != 0 && (c.AliveNeighbours < c.AliveFanout || c.NeighbourRotation <= 0) {
+		return fmt.Errorf("%w: AliveNeighbours is %d with NeighbourRotation %d: must be 0 (relay to any live peer), or at least AliveFanout (%d) with a positive NeighbourRotation",
+			ErrInvalidConfig, c.AliveNeighbours, c.NeighbourRotation, c.AliveFanout)
 	}
 	if c.HeightInterval < 0 {
 		return fmt.Errorf("%w: HeightInterval is %d, must be 0 (sign an alive each round the height changed) or more", ErrInvalidConfig, c.HeightInterval)

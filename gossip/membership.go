@@ -233,10 +233,13 @@ func (p *Peer) tickMembership() {
 				p.out.Messages = append(p.out.Messages, Out{To: b, Env: req})
 			}
 		}
-	case len(live) > 0 && (p.now-p.lastSync >= uint64(p.cfg.SyncInterval) || (p.lastSync == 0 && p.now >= uint64(p.cfg.AliveInterval))):
+	case len(live) > 0 && (p.now-p.lastSync >= uint64(p.cfg.SyncInterval) || (p.lastSync == 0 && p.now >= uint64(p.cfg.AliveInterval)) ||
+		(p.cfg.AliveNeighbours > 0 && p.now-max(p.relays.lastNews, p.lastSync) >= uint64(p.cfg.AliveInterval))):
 		// The first sync comes one alive round after start: a peer that
 		// joined with many others at once may have missed the whole batch
-		// of their alives (batched news travels together).
+		// of their alives (batched news travels together). With relay
+		// neighbours, a peer that heard no news for a round (few peers
+		// have it as a neighbour) syncs at once.
 		p.lastSync = p.now
 		p.send(live[p.rng.IntN(len(live))], p.membershipRequest())
 	}

@@ -20,16 +20,17 @@ func isMembershipNews(t testing.TB, env *pb.Envelope) bool {
 	return msg.GetAlive() != nil || msg.GetHeartbeat() != nil || msg.GetMembershipBatch() != nil
 }
 
-// With batches a peer sends at most AliveFanout news messages per tick,
-// whether it has 15 or 47 members, while every member stays alive;
-// relayed one by one, the count grows with N.
+// With batches a peer sends at most AliveFanout news messages per tick
+// (AliveNeighbours with neighbours), whether it has 15 or 47 members, while
+// every member stays alive; relayed one by one, the count grows with N.
 func TestMembershipMessagesPerTickBoundedByFanout(t *testing.T) {
 	for _, tc := range []struct {
-		n, batch int
-	}{{16, 1}, {48, 1}, {48, 0}} {
+		n, batch, nbrs int
+	}{{16, 1, 0}, {48, 1, 0}, {48, 1, 6}, {48, 0, 0}} {
 		cfg := DefaultConfig()
 		cfg.PullEnabled = false
 		cfg.AliveBatch = tc.batch
+		cfg.AliveNeighbours = tc.nbrs
 		net := steadyHBNet(t, tc.n, cfg, 41)
 		type key struct {
 			from identity.PKIID
@@ -65,13 +66,13 @@ func TestMembershipMessagesPerTickBoundedByFanout(t *testing.T) {
 			t.Fatalf("N=%d batch %d: %d items in %d rounds, want at least %d", tc.n, tc.batch, items, rounds, want)
 		}
 		switch {
-		case tc.batch > 0 && most > cfg.AliveFanout:
-			t.Fatalf("N=%d: a peer sent %d news messages in one tick, want at most AliveFanout = %d", tc.n, most, cfg.AliveFanout)
+		case tc.batch > 0 && most > max(cfg.AliveFanout, tc.nbrs):
+			t.Fatalf("N=%d: a peer sent %d news messages in one tick, want at most AliveFanout = %d (or AliveNeighbours = %d)", tc.n, most, cfg.AliveFanout, tc.nbrs)
 		case tc.batch == 0 && most <= 3*cfg.AliveFanout:
 			t.Fatalf("N=%d unbatched: at most %d news messages per peer per tick; the comparison needs one-by-one relays", tc.n, most)
 		}
-		t.Logf("N=%d batch %d: %.2f news messages per peer per tick (most %d), %.1f items per message",
-			tc.n, tc.batch, float64(msgs)/float64(tc.n*rounds*cfg.AliveInterval), most, float64(items)/float64(msgs))
+		t.Logf("N=%d batch %d neighbours %d: %.2f news messages per peer per tick (most %d), %.1f items per message",
+			tc.n, tc.batch, tc.nbrs, float64(msgs)/float64(tc.n*rounds*cfg.AliveInterval), most, float64(items)/float64(msgs))
 	}
 }
 
@@ -274,6 +275,43 @@ func TestRelayQueueBounded(t *testing.T) {
 	}
 }
 
+// With neighbours a peer sends news to about AliveNeighbours peers plus
+// one per NeighbourRotation over a long run, not to every member, and
+// members stay alive.
+func TestNeighboursBoundRelayTargets(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	const n = 40
+	net := steadyHBNet(t, n, cfg, 46)
+	targets := map[identity.PKIID]map[identity.PKIID]bool{}
+	net.filter = func(m simMsg) bool {
+		if isMembershipNews(t, m.env) {
+			if targets[m.from] == nil {
+				targets[m.from] = map[identity.PKIID]bool{}
+			}
+			targets[m.from][m.to] = true
+		}
+		return true
+	}
+	const span = 600 // 30 rounds, 10 rotations
+	net.ticks(span)
+	if !net.converged() {
+		t.Fatal("members lost")
+	}
+	most, sum := 0, 0
+	for _, sp := range net.peers {
+		if len(sp.tr.dead) != 0 {
+			t.Fatalf("peer %d saw deaths %v", sp.idx, sp.tr.dead)
+		}
+		k := len(targets[sp.p.self.ID])
+		most, sum = max(most, k), sum+k
+	}
+	if limit := cfg.AliveNeighbours + span/cfg.NeighbourRotation + 1; most > limit {
+		t.Fatalf("a peer sent news to %d distinct peers in %d ticks, want at most %d", most, span, limit)
+	}
+	t.Logf("news targets per peer in %d ticks: %.1f on average, %d at most (of %d members)", span, float64(sum)/n, most, n-1)
+}
+
 func TestAliveBatchValidate(t *testing.T) {
 	for _, b := range []int{-1, DefaultConfig().Expiration} {
 		c := DefaultConfig()
@@ -282,7 +320,12 @@ func TestAliveBatchValidate(t *testing.T) {
 			t.Fatalf("AliveBatch %d: %v, want ErrInvalidConfig", b, err)
 		}
 	}
-	if FabricConfig().AliveBatch != 0 {
+	c := DefaultConfig()
+	c.AliveNeighbours = c.AliveFanout - 1
+	if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("AliveNeighbours below AliveFanout: %v", err)
+	}
+	if FabricConfig().AliveBatch != 0 || FabricConfig().AliveNeighbours != 0 {
 		t.Fatal("Fabric's profile must relay alives one by one")
 	}
 }
