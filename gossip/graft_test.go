@@ -248,3 +248,93 @@ func TestOneShotCopyIsNotPushedToTheParent(t *testing.T) {
 		t.Fatal("the parent left the eager set")
 	}
 }
+
+// A parent that got a block late by its own graft (after a loss above it)
+// passes on a late copy that says nothing about its link to us: it comes
+// after a later block from it, or with the hop count a graft's answer
+// restarts. Neither raises our graft timeout; the same copy in order and
+// at the parent's depth does.
+func TestParentsRepairedCopyDoesNotRaiseTheGraftTimeout(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	for _, tc := range []struct {
+		name      string
+		hops      uint32 // of the parent's late copy of block 1 (block 0 came with 5)
+		afterNext bool   // the parent pushes block 2 before its copy of block 1
+		answered  bool   // our graft of block 1 was answered first
+		want      int
+	}{
+		{"after a later block", 5, true, true, 1},
+		{"hop count restarted", 2, false, false, 1},
+		{"in order, at depth: late", 5, false, true, 4},
+		{"in order, at depth, unanswered: late", 5, false, false, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			net := seededNet(t, 5, cfg, 55)
+			net.ticks(2)
+			p := net.peers[3].p
+			net.collect(net.peers[3])
+			chain := makeChain(testOrderer, 3, 55)
+			parent, a := fakeID(0), fakeID(1)
+			p.Step(parent, "org1", pushEnv(chain[0], 5), 0)
+			ihaveFrom(p, a, chain, 1)
+			p.Ready()
+			for range 3 { // the graft to a goes out at the first tick
+				p.Tick()
+				p.Ready()
+			}
+			if tc.answered {
+				p.Step(a, "org1", pushEnv(chain[1], 1), 0)
+			}
+			if tc.afterNext {
+				p.Step(parent, "org1", pushEnv(chain[2], 5), 0)
+			}
+			p.Step(parent, "org1", pushEnv(chain[1], tc.hops), 0)
+			p.Ready()
+			if p.Height() < 2 {
+				t.Fatalf("height %d, want at least 2", p.Height())
+			}
+			if got := p.GraftTimeout(); got != tc.want {
+				t.Fatalf("graft timeout %d after the parent's copy came 3 ticks after the IHave, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// Lossy links, pull off: every block still reaches every peer by push and
+// grafts alone, within a few ticks of its injection (IHaveDelay, the
+// graft timeout, retries one round trip apart, two announcers at a time).
+func TestTreeRepairsLossWithinAFewTicks(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	net := seededNet(t, 60, cfg, 56)
+	chain := makeChain(testOrderer, 30, 56)
+	for _, b := range chain[:5] { // the tree forms without loss
+		net.inject(0, b)
+		net.ticks(2)
+	}
+	net.loss = 0.05
+	const within = 6
+	worst := 0
+	for i, b := range chain[5:] {
+		n := uint64(i + 5)
+		net.inject(0, b)
+		for k := 1; ; k++ {
+			net.tick()
+			done := true
+			for _, sp := range net.peers {
+				if sp.p.Height() <= n {
+					done = false
+				}
+			}
+			if done {
+				worst = max(worst, k)
+				break
+			}
+			if k == within {
+				t.Fatalf("block %d not at every peer %d ticks after injection at 5%% loss, pull off", n, within)
+			}
+		}
+	}
+	t.Logf("5%% loss, 60 peers: every block everywhere within %d ticks (%d messages lost)", worst, net.dropped)
+}
