@@ -234,7 +234,7 @@ func (p *Peer) tickMembership() {
 			}
 		}
 	case len(live) > 0 && (p.now-p.lastSync >= uint64(p.cfg.SyncInterval) || (p.lastSync == 0 && p.now >= uint64(p.cfg.AliveInterval)) ||
-		(p.cfg.AliveNeighbours > 0 && p.now-max(p.relays.lastNews, p.lastSync) >= uint64(p.cfg.AliveInterval))):
+		(p.relayNeighbours() != nil && p.now-max(p.relays.lastNews, p.lastSync) >= uint64(p.cfg.AliveInterval))):
 		// The first sync comes one alive round after start: a peer that
 		// joined with many others at once may have missed the whole batch
 		// of their alives (batched news travels together). With relay

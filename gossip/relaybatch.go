@@ -238,8 +238,8 @@ func (p *Peer) handleMembershipBatch(from identity.PKIID, b *pb.MembershipBatch)
 func (p *Peer) relayNeighbours() []identity.PKIID {
 	live := p.LivePeers()
 	k := p.cfg.AliveNeighbours
-	if k == 0 || len(live) <= k {
-		return nil
+	if k == 0 || p.cfg.AliveBatch == 0 || p.cfg.MaxView > 0 || len(live) <= k {
+		return nil // MaxView sends its own news straight to its view and relays none
 	}
 	q := &p.relays
 	if len(live) >= 2*q.pickedFrom {

@@ -15,6 +15,7 @@ func TestBoundedView(t *testing.T) {
 	const n, view = 30, 6
 	cfg := DefaultConfig()
 	cfg.MaxView = view
+	cfg.AliveNeighbours = 3 // below the view: neighbours must stay unused with MaxView
 	net := newNet(t, n, cfg, 21)
 	net.seedMembership() // every peer hears of all 30; each admits its first 6
 	for _, sp := range net.peers {
@@ -22,20 +23,25 @@ func TestBoundedView(t *testing.T) {
 			t.Fatalf("peer %d knows %d members, want MaxView %d", sp.idx, got, view)
 		}
 	}
-	alives := 0
+	alives, other := 0, 0
 	net.filter = func(m simMsg) bool {
 		msg := new(pb.GossipMessage)
 		if proto.Unmarshal(m.env.GetPayload(), msg) == nil && (msg.GetAlive() != nil || msg.GetHeartbeat() != nil) {
 			alives++
+		} else if msg.GetMembershipBatch() != nil || msg.GetMembershipRequest() != nil {
+			other++
 		}
 		return true
 	}
 	net.ticks(cfg.AliveInterval) // exactly one alive round (signed alive or heartbeat), no blocks
-	net.filter = nil
 	if alives != n*view {
 		t.Fatalf("%d alive messages in one alive round, want %d (one to each view member, no relays)", alives, n*view)
 	}
 	net.ticks(3 * cfg.Expiration) // many expiry periods
+	net.filter = nil
+	if limit := n * (2 + (cfg.AliveInterval+3*cfg.Expiration)/cfg.SyncInterval); other > limit {
+		t.Fatalf("%d batches or membership requests, want at most %d (no batches, a sync per SyncInterval)", other, limit)
+	}
 	chain := makeChain(testOrderer, 10, 21)
 	for _, b := range chain {
 		net.inject(0, b)
