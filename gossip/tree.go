@@ -18,15 +18,22 @@ import (
 // repairs the tree when a parent dies. While the parent still delivers,
 // late, and the announcer offers no shorter path, the graft is one-shot
 // (Graft then Prune: that block only), so a busy moment does not reshape
-// the tree (see graft).
+// the tree (see graft). A graft unanswered after one graft round trip
+// (measured like the timeout below, at least a tick) is retried with the
+// next two announcers at once; when none is left the block is handed to
+// pull at once. A block that pull delivered just before its pushed copy
+// goes down the tree when that copy comes, and a copy grafted one-shot is
+// not pushed back to the parent (the duplicate would prune us).
 //
 // The graft timeout adapts: on a busy machine or with large blocks, an
 // IHave (a few bytes) outruns the eager copy (the whole block) by more
 // than a tick, and a fixed one-tick timeout would graft blocks already on
 // their way, every graft a duplicate and a tree link changed for nothing.
-// So a peer measures how many ticks after the first IHave the eager copy
-// still arrives (when it arrives before the graft, or as a duplicate from
-// another peer after it) and waits that long plus one tick, between
+// So a peer measures how many ticks after the first IHave its parent's
+// eager copy still arrives (before the graft, or as a duplicate after it;
+// not a graft's answer, not a copy from another neighbour, not one the
+// parent repaired itself: those come round a loss, not a slow link) and
+// waits that long plus one tick, between
 // GraftTimeout and MaxGraftTimeout. The estimate jumps to a late
 // observation at once and decays by 1/16 of the gap per on-time block
 // (about 17 blocks from 3 ticks back to 1): a needless graft costs a whole
