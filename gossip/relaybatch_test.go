@@ -281,6 +281,7 @@ func TestRelayQueueBounded(t *testing.T) {
 func TestNeighboursBoundRelayTargets(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
+	cfg.AliveNeighbours = 6
 	const n = 40
 	net := steadyHBNet(t, n, cfg, 46)
 	targets := map[identity.PKIID]map[identity.PKIID]bool{}
