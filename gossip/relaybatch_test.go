@@ -116,6 +116,7 @@ func TestCrashDetectedWithBatches(t *testing.T) {
 func TestForgedItemsInBatchRejectedGoodOnesAccepted(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
+	cfg.AliveBatch = 1
 	net := steadyHBNet(t, 6, cfg, 43)
 	p0, victim, attacker := net.peers[0], net.peers[1], net.peers[2]
 	vid, aid := victim.p.self.ID, attacker.p.self.ID
@@ -235,6 +236,7 @@ func TestBatchSplitAndBounds(t *testing.T) {
 	// Too many items received: the rest is dropped, with a report.
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
+	cfg.AliveBatch = 1
 	net := steadyHBNet(t, 3, cfg, 44)
 	over := &pb.MembershipBatch{}
 	for i := range maxBatchItems + 5 {
@@ -256,6 +258,7 @@ func TestBatchSplitAndBounds(t *testing.T) {
 func TestRelayQueueBounded(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
+	cfg.AliveBatch = 1
 	cfg.MaxResponseMembers = 10
 	net := steadyHBNet(t, 3, cfg, 45)
 	p := net.peers[0].p
@@ -281,6 +284,7 @@ func TestRelayQueueBounded(t *testing.T) {
 func TestNeighboursBoundRelayTargets(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
+	cfg.AliveBatch = 1
 	cfg.AliveNeighbours = 6
 	const n = 40
 	net := steadyHBNet(t, n, cfg, 46)
