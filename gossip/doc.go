@@ -25,16 +25,35 @@
 // and each peer gets about one copy. A peer that hears an IHave for a block
 // it still lacks a graft timeout later grafts the announcer (send it,
 // and push to me from now on): a lost copy or a dead parent costs one
-// round trip, and the tree repairs itself. The graft timeout adapts
-// between GraftTimeout and MaxGraftTimeout to how late eager copies
-// arrive after their IHave, and IHaves go out IHaveDelay ticks after the
-// block, so that big blocks or a busy machine do not get blocks grafted
-// that are already on their way. Dead neighbours are replaced from the live
-// members every tick. Pull, from the ledger by height (digests cover the
+// round trip, and the tree repairs itself. While the parent still
+// delivers, only late, a graft is one-shot (that block only), so a busy
+// moment does not reshape the tree; an unanswered graft is retried with
+// two announcers after one graft round trip, and handed to pull when none
+// is left. The graft timeout adapts between GraftTimeout and
+// MaxGraftTimeout to how late the parent's eager copies arrive after
+// their IHave, and IHaves go out IHaveDelay ticks after the block, so that
+// big blocks or a busy machine do not get blocks grafted that are already
+// on their way. Dead neighbours are replaced from the live members every
+// tick (tree.go has the details). Pull, from the ledger by height (digests cover the
 // DigestWindow blocks around each peer's height, state transfer streams
 // pipelined ranges beyond), is the repair path behind both; with
 // PullOnGap a peer stuck behind pulls at once rather than at its next
 // interval.
+//
+// Membership is signed alive messages spread by gossip, ordered by
+// (incarnation, sequence), and expired after Expiration ticks of silence.
+// Between signed alives a member sends hash-chain heartbeats that
+// receivers check with a hash, not a signature (heartbeat.go), so steady
+// membership costs no ed25519 verification and no certificate bytes.
+// Relays can be batched per tick (AliveBatch) and confined to a rotating
+// neighbour set (AliveNeighbours); both are off by default until tree
+// links are made symmetric (relaybatch.go says why).
+//
+// Election (package election) picks one leader per org, never one far
+// behind; a follower that learns the orderer's height (HeightWatcher)
+// stops trusting a declared leader under which the org gets no new block
+// for StallTimeout, so a member cannot stall its org by declaring itself
+// leader and not delivering.
 //
 // Fabric's mode (Tree off, FabricConfig) forwards a new block once to
 // Fanout random live peers of its org, which reaches the fraction
