@@ -77,8 +77,9 @@ func TestMembershipMessagesPerTickBoundedByFanout(t *testing.T) {
 }
 
 // With batches held for several ticks a crashed peer is still declared dead
-// by everyone within Expiration plus one expiry scan, and not before
-// Expiration minus an alive round; nobody else dies.
+// by everyone within Expiration plus one expiry scan, and by no one before
+// Expiration has passed since it last heard the victim (nobody missed two
+// of its rounds); nobody else dies.
 func TestCrashDetectedWithBatches(t *testing.T) {
 	for _, batch := range []int{1, 4} {
 		cfg := DefaultConfig()
@@ -89,11 +90,23 @@ func TestCrashDetectedWithBatches(t *testing.T) {
 		vid := fakeID(victim)
 		net.peers[victim].down = true
 		crashedAt := net.now
+		// A peer that missed the victim's last round (random relays miss
+		// a peer now and then) last heard it a round earlier: the bound
+		// is Expiration after each peer last heard the victim.
+		heard := map[int]int{}
+		for _, sp := range net.peers {
+			if m := sp.p.members[vid]; m != nil {
+				heard[sp.idx] = int(m.lastHeard)
+				if crashedAt-int(m.lastHeard) > 2*cfg.AliveInterval {
+					t.Fatalf("batch %d: peer %d last heard the victim %d ticks before the crash: it missed two rounds", batch, sp.idx, crashedAt-int(m.lastHeard))
+				}
+			}
+		}
 		for net.now < crashedAt+cfg.Expiration+cfg.Expiration/10 {
 			net.tick()
 			for _, sp := range net.peers {
-				if !sp.down && sp.tr.dead[vid] > 0 && net.now < crashedAt+cfg.Expiration-cfg.AliveInterval {
-					t.Fatalf("batch %d: peer %d declared the victim dead %d ticks after the crash", batch, sp.idx, net.now-crashedAt)
+				if !sp.down && sp.tr.dead[vid] > 0 && net.now <= heard[sp.idx]+cfg.Expiration {
+					t.Fatalf("batch %d: peer %d declared the victim dead %d ticks after it last heard it, before Expiration (%d)", batch, sp.idx, net.now-heard[sp.idx], cfg.Expiration)
 				}
 			}
 		}

@@ -73,6 +73,10 @@ type treeState struct {
 	// nothing.
 	pulled      map[uint64]struct{}
 	pulledOrder []uint64
+	// pendingLinks holds link requests (empty Grafts) from peers not yet
+	// known as live members, by the tick they came: applied once the
+	// peer's alive arrives (see notePendingLink).
+	pendingLinks map[identity.PKIID]uint64
 	// oneShotPending: the block last grafted one-shot (oneShotN, from
 	// oneShotTo) has not (yet) come late from another peer as well, so
 	// the eager parent may be gone: the next graft changes the tree.
@@ -413,7 +417,13 @@ func (p *Peer) demote(id identity.PKIID) {
 }
 
 func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
-	if !p.cfg.Tree || p.orgOf(from) != p.self.Org || !p.IsAlive(from) {
+	if p.cfg.Tree && !p.IsAlive(from) {
+		if g, ok := msg.Content.(*pb.GossipMessage_Graft); ok && len(g.Graft.GetHash()) == 0 {
+			p.notePendingLink(from)
+		}
+		return
+	}
+	if !p.cfg.Tree || p.orgOf(from) != p.self.Org {
 		return // tree links are within the org, between live members
 	}
 	switch c := msg.Content.(type) {
@@ -505,6 +515,7 @@ func (p *Peer) tickTree() {
 			i++
 		}
 	}
+	p.applyPendingLinks()
 	p.fillNeighbours()
 	p.flushIHaves()
 	keep := p.missOrder[:0]
@@ -629,4 +640,47 @@ func (p *Peer) noteGraft(n uint64, m *missingBlock, to identity.PKIID, oneShot b
 	}
 	p.grafted[n] = graftRecord{first: m.first, at: p.now, retry: p.now, to: to, oneShot: oneShot}
 	p.graftOrder = append(p.graftOrder, n)
+}
+
+// maxPendingLinks bounds the link requests kept from peers not yet known
+// (a flood of them cannot grow the table beyond this).
+const maxPendingLinks = 64
+
+// notePendingLink keeps a link request (an empty Graft: push to me) from a
+// peer we do not know as a live member yet. A joiner picks its eager
+// neighbours from the membership it was told and asks them at once, often
+// before its alive has reached them: dropping the request would leave the
+// joiner nobody's child, getting every block by pull.
+func (p *Peer) notePendingLink(from identity.PKIID) {
+	if p.pendingLinks == nil {
+		p.pendingLinks = make(map[identity.PKIID]uint64)
+	}
+	if _, ok := p.pendingLinks[from]; ok || len(p.pendingLinks) < maxPendingLinks {
+		p.pendingLinks[from] = p.now
+	}
+}
+
+// applyPendingLinks makes the pending link requests of peers that have
+// since become live members of our org eager links; requests older than
+// Expiration (the requester never showed up, or is of another org) are
+// dropped.
+func (p *Peer) applyPendingLinks() {
+	if len(p.pendingLinks) == 0 {
+		return
+	}
+	ids := make([]identity.PKIID, 0, len(p.pendingLinks))
+	for id := range p.pendingLinks {
+		ids = append(ids, id)
+	}
+	sortIDs(ids) // map order is random: keep the eager set's order deterministic
+	for _, id := range ids {
+		switch {
+		case p.IsAlive(id) && p.orgOf(id) == p.self.Org:
+			p.lazy.set(id, false)
+			p.eager.set(id, true)
+			delete(p.pendingLinks, id)
+		case p.IsAlive(id) || p.now-p.pendingLinks[id] > uint64(p.cfg.Expiration):
+			delete(p.pendingLinks, id)
+		}
+	}
 }
