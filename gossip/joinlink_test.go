@@ -9,9 +9,9 @@ import (
 // A peer that joins a formed tree picks eager neighbours from the
 // membership it was told and asks each to push to it (an empty Graft).
 // When such a neighbour has not heard of the joiner yet, the request must
-// not be lost: once the joiner's alive arrives, the link takes effect, so
-// the joiner gets blocks by push (pull is off here) instead of being
-// nobody's child.
+// not be lost: once the joiner's alive arrives, the link takes effect (as
+// a lazy link: the joiner hears IHaves and grafts), so the joiner gets
+// blocks by push (pull is off here) instead of being nobody's child.
 func TestLinkRequestFromAnUnknownJoinerTakesEffectOnceItIsKnown(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false

@@ -661,7 +661,7 @@ func (p *Peer) notePendingLink(from identity.PKIID) {
 }
 
 // applyPendingLinks makes the pending link requests of peers that have
-// since become live members of our org eager links; requests older than
+// since become live members of our org lazy links; requests older than
 // Expiration (the requester never showed up, or is of another org) are
 // dropped.
 func (p *Peer) applyPendingLinks() {
@@ -676,8 +676,14 @@ func (p *Peer) applyPendingLinks() {
 	for _, id := range ids {
 		switch {
 		case p.IsAlive(id) && p.orgOf(id) == p.self.Org:
-			p.lazy.set(id, false)
-			p.eager.set(id, true)
+			// A lazy link, not an eager one: the joiner hears our IHaves
+			// and grafts us if it still needs a parent (then the link
+			// turns eager), while a peer that found its parents anyway
+			// gets no duplicate copies (taking every such request as
+			// eager doubled the links of peers that all start together).
+			if _, eager := p.eager.pos[id]; !eager {
+				p.lazy.set(id, true)
+			}
 			delete(p.pendingLinks, id)
 		case p.IsAlive(id) || p.now-p.pendingLinks[id] > uint64(p.cfg.Expiration):
 			delete(p.pendingLinks, id)
