@@ -208,14 +208,7 @@ func (p *Peer) retryTimeout() uint64 {
 // observeRTT records that a grafted copy came rtt ticks after its graft:
 // the estimate jumps to a slower answer at once (a needless retry costs a
 // whole block) and decays by a sixteenth of the gap per faster one.
-func (p *Peer) observeRTT(rtt uint64) {
-	o := min(rtt, uint64(p.cfg.MaxGraftTimeout)) * 8
-	if o >= p.rttX8 {
-		p.rttX8 = o
-		return
-	}
-	p.rttX8 -= (p.rttX8 - o + 15) / 16
-}
+func (p *Peer) observeRTT(rtt uint64) { p.jumpOrDecay(&p.rttX8, rtt) }
 
 // observeBlock records how late block n's eager copy was after its first
 // IHave (0 when the copy came first). An on-time block counts once, and
@@ -236,13 +229,18 @@ func (p *Peer) observeBlock(n, late uint64) {
 // observeLate records that an eager copy arrived late ticks after the
 // first IHave for it: the estimate rises to it at once and otherwise
 // decays by a sixteenth of the gap.
-func (p *Peer) observeLate(late uint64) {
-	o := min(late, uint64(p.cfg.MaxGraftTimeout)) * 8
-	if o >= p.lateX8 {
-		p.lateX8 = o
+func (p *Peer) observeLate(late uint64) { p.jumpOrDecay(&p.lateX8, late) }
+
+// jumpOrDecay folds observation v (ticks, capped at MaxGraftTimeout) into
+// the estimate *x8 (eighths of a tick): up to v at once, down by a
+// sixteenth of the gap.
+func (p *Peer) jumpOrDecay(x8 *uint64, v uint64) {
+	o := min(v, uint64(p.cfg.MaxGraftTimeout)) * 8
+	if o >= *x8 {
+		*x8 = o
 		return
 	}
-	p.lateX8 -= (p.lateX8 - o + 15) / 16
+	*x8 -= (*x8 - o + 15) / 16
 }
 
 // GraftTimeout is the current adaptive graft timeout in ticks (tree mode).
