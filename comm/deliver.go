@@ -120,7 +120,7 @@ func (c *DeliverClient) Stats() DeliverStats {
 // an error only if it has no endpoint to try.
 func (c *DeliverClient) Run(ctx context.Context, fromHeight uint64, deliver func(*pb.Block)) error {
 	if len(c.endpoints) == 0 {
-		return errors.New("deliver client: no orderer endpoints; configure at least one orderer address")
+		return errNoEndpoints
 	}
 	next := fromHeight
 	backoff := c.cfg.BackoffMin
@@ -137,12 +137,8 @@ func (c *DeliverClient) Run(ctx context.Context, fromHeight uint64, deliver func
 		c.failures.Add(1)
 		c.logger.Warn("deliver stream ended; trying the next orderer",
 			"endpoint", endpoint, "next_block", next, "backoff", backoff, "err", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, backoff) {
 			return nil
-		case <-t.C:
 		}
 		backoff = min(2*backoff, c.cfg.BackoffMax)
 	}
@@ -191,6 +187,22 @@ func (c *DeliverClient) stream(ctx context.Context, endpoint string, next uint64
 	}
 }
 
+// errNoEndpoints is what Run and WatchHeight return for a client built
+// without an orderer address.
+var errNoEndpoints = errors.New("deliver client: no orderer endpoints; configure at least one orderer address")
+
+// sleep waits d, or until ctx is done; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // blockNumber reads a block's number from its header bytes. It is the only
 // thing the client needs to know of a block: where to resume.
 func blockNumber(b *pb.Block) (uint64, error) {
@@ -213,7 +225,7 @@ func blockNumber(b *pb.Block) (uint64, error) {
 // error only if it has no endpoint to try.
 func (c *DeliverClient) WatchHeight(ctx context.Context, wait func() time.Duration, report func(height uint64)) error {
 	if len(c.endpoints) == 0 {
-		return errors.New("deliver client: no orderer endpoints; configure at least one orderer address")
+		return errNoEndpoints
 	}
 	timeout := c.cfg.ProbeTimeout
 	if timeout == 0 {
@@ -226,12 +238,8 @@ func (c *DeliverClient) WatchHeight(ctx context.Context, wait func() time.Durati
 		}
 	}()
 	for i := 0; ; {
-		t := time.NewTimer(wait())
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait()) {
 			return nil
-		case <-t.C:
 		}
 		endpoint := c.endpoints[i]
 		h, err := c.probe(ctx, &conn, endpoint, timeout)
