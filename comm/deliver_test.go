@@ -166,6 +166,17 @@ func (h recordHandler) Handle(_ context.Context, r slog.Record) error {
 func (h recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h recordHandler) WithGroup(string) slog.Handler      { return h }
 
+// deadAddr returns a local address nobody listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().String()
+}
+
 func fastConfig() comm.DeliverConfig {
 	cfg := comm.DefaultDeliverConfig()
 	cfg.BackoffMin, cfg.BackoffMax = 5*time.Millisecond, 20*time.Millisecond
@@ -273,12 +284,7 @@ func TestDeliverClientFailsOverOnMisbehaviour(t *testing.T) {
 func TestDeliverClientSkipsDeadEndpoint(t *testing.T) {
 	noLeaks(t)
 	x := newTLSFixture(t)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := lis.Addr().String()
-	lis.Close()
+	dead := deadAddr(t)
 	addr, _ := x.serve(t, "127.0.0.1:0", &fakeOrderer{c: newChain(3)})
 	got := runClient(t, comm.NewDeliverClient(fastConfig(), []string{dead, addr}, x.dial(x.b.Peers[0]), nil), 0)
 	expectBlocks(t, got, 0, 2)

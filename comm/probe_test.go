@@ -125,12 +125,7 @@ func TestWatchHeightReportsTheOrderersHeightOverOneConnection(t *testing.T) {
 func TestWatchHeightFailsOverToTheNextOrderer(t *testing.T) {
 	noLeaks(t)
 	x := newTLSFixture(t)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := lis.Addr().String()
-	lis.Close()
+	dead := deadAddr(t)
 	addr, _ := x.serveAdmin(t, &fakeAdmin{c: newChain(5)})
 	dc := comm.NewDeliverClient(fastConfig(), []string{dead, addr}, x.dial(x.b.Peers[0]), nil)
 	waitHeight(t, watch(t, dc), 5)
