@@ -251,11 +251,9 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case m, ok := <-tr.Incoming():
-			if !ok {
-				return fmt.Errorf("transport closed its incoming channel: %w", comm.ErrClosed)
+			if err := n.receive(m, ok); err != nil {
+				return err
 			}
-			n.met.BytesReceived.Add(float64(m.Size))
-			n.peer.Step(m.From, m.Org, m.Env, m.Size)
 		case ev, ok := <-tr.Events():
 			if !ok {
 				return fmt.Errorf("transport closed its events channel: %w", comm.ErrClosed)
@@ -300,14 +298,23 @@ func (n *Node) drainIncoming() error {
 	in := n.deps.Transport.Incoming()
 	for k := len(in); k > 0; k-- {
 		m, ok := <-in
-		if !ok {
-			return fmt.Errorf("transport closed its incoming channel: %w", comm.ErrClosed)
+		if err := n.receive(m, ok); err != nil {
+			return err
 		}
-		n.met.BytesReceived.Add(float64(m.Size))
-		n.peer.Step(m.From, m.Org, m.Env, m.Size)
 		n.publishStatus() // as in Run: the status before the commit events
 		n.flush()
 	}
+	return nil
+}
+
+// receive steps one envelope read from the transport (ok false: the
+// channel is closed, which ends Run).
+func (n *Node) receive(m comm.Message, ok bool) error {
+	if !ok {
+		return fmt.Errorf("transport closed its incoming channel: %w", comm.ErrClosed)
+	}
+	n.met.BytesReceived.Add(float64(m.Size))
+	n.peer.Step(m.From, m.Org, m.Env, m.Size)
 	return nil
 }
 
