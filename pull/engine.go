@@ -118,6 +118,7 @@ func New(cfg Config, self identity.PKIID, rng *rand.Rand, store Store) (*Engine,
 		store:    store,
 		peers:    make(map[identity.PKIID]*peerState),
 		nextPull: 1 + rng.IntN(cfg.PullInterval), // spread peers' rounds over the interval
+		startup:  cfg.PullOnStart,                // (re)started: blocks may have been cut while we were down
 		rounds:   make(map[uint64]*round),
 		pending:  make(map[uint64]int),
 		served:   make(map[identity.PKIID]served),
@@ -135,9 +136,6 @@ func (e *Engine) Tick(live []PeerInfo) []Out {
 	e.ticking = true
 	defer func() { e.ticking = false }()
 	e.updatePeers(live)
-	if e.now == 1 && e.cfg.PullOnStart {
-		e.startup = true // (re)started: blocks may have been cut while we were down
-	}
 	var out []Out
 	out = append(out, e.tickPull()...)
 	out = append(out, e.tickState()...)
