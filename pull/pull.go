@@ -157,9 +157,10 @@ func (e *Engine) request(r *round) []Out {
 			r.assigned[d.from] = a
 		}
 		a.blocks[n] = true
-		e.pending[n] = e.nextPull
 		if e.cfg.ReaskAfter > 0 {
 			e.pending[n] = e.now + e.cfg.NonceTTL // until answered, re-asked or freed by reask
+		} else {
+			e.pending[n] = e.nextPull
 		}
 		if len(a.blocks) == e.cfg.MaxBlocksPerResponse {
 			full++
