@@ -75,20 +75,6 @@ type churnFigures struct {
 	catchUp       bench.Percentiles
 }
 
-func viaName(v gossip.Via) string {
-	switch v {
-	case gossip.ViaPush:
-		return "push"
-	case gossip.ViaPull:
-		return "pull"
-	case gossip.ViaState:
-		return "state"
-	case gossip.ViaOrderer:
-		return "orderer"
-	}
-	return "unknown"
-}
-
 // churn computes the live time to last and the catch-up times from the
 // cuts, the deliveries, the down spans and the restarts.
 func (w *world) churn() churnFigures {
@@ -189,7 +175,7 @@ func (w *world) churn() churnFigures {
 		}
 		f.samples = append(f.samples, ms(last))
 		steady = append(steady, ms(lastSteady))
-		tail := LiveTail{Block: uint64(b), Peer: lastPeer, Ms: ms(last), Via: viaName(via[lastPeer*blocks+b]),
+		tail := LiveTail{Block: uint64(b), Peer: lastPeer, Ms: ms(last), Via: via[lastPeer*blocks+b].String(),
 			RestartedMsBeforeCut: -1, CaughtUpMsAfterCut: -1}
 		if s, c := catchingAt(int32(lastPeer), cut); c {
 			tail.RestartedMsBeforeCut, tail.CaughtUpMsAfterCut = ms(cut-s.from), ms(s.to-cut)

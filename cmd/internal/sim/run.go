@@ -284,7 +284,7 @@ func (w *world) collect(i int) {
 		}
 		w.deliveries = append(w.deliveries, bench.Delivery{Peer: i, Number: c.Number, At: time.Unix(0, w.now), Via: c.Via})
 		if t := w.o.trace; t != nil && t.on(i) {
-			t.logf(w.now, "%d commits block %d via %s", i, c.Number, viaName(c.Via))
+			t.logf(w.now, "%d commits block %d via %s", i, c.Number, c.Via)
 		}
 		if c.Via == gossip.ViaPush && c.Hops > w.maxHops[c.Number] {
 			w.maxHops[c.Number] = c.Hops
