@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func TestLiveMeasureExcludesDownPeers(t *testing.T) {
 	}
 	// b0: peers 0 and 1 (10, 20 ms); b1: peers 0, 2, 3 (10, 20, 10); b2:
 	// all four (20, 200, 30, 10).
-	if want := []float64{20, 20, 200}; !equalFloats(f.samples, want) {
+	if want := []float64{20, 20, 200}; !slices.Equal(f.samples, want) {
 		t.Errorf("live samples %v, want %v", f.samples, want)
 	}
 	if want := (bench.Percentiles{P50: 20, P90: 200, P99: 200, Max: 200}); f.live != want {
@@ -97,18 +98,6 @@ func TestLiveMeasureIncomplete(t *testing.T) {
 	if f.incomplete != 1 || len(f.samples) != 2 {
 		t.Errorf("%d live-incomplete blocks, samples %v; want b2 incomplete", f.incomplete, f.samples)
 	}
-}
-
-func equalFloats(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // In a real run with churn: every crashed peer's restart is measured and
