@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/blockgossip/blockgossip/identity"
-	"github.com/blockgossip/blockgossip/ledger"
 	pb "github.com/blockgossip/blockgossip/protos"
 )
 
@@ -28,8 +27,7 @@ func graftPeer(t *testing.T, cfg Config, seed uint64, blocks int) (*simNet, *Pee
 
 // ihaveFrom makes announcer id announce block n of chain to p.
 func ihaveFrom(p *Peer, id identity.PKIID, chain []*pb.Block, n int) {
-	p.Step(id, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
-		Number: uint64(n), Hash: ledger.HeaderHash(chain[n]), Hops: 1}}}), 0)
+	p.Step(id, "org1", ihaveEnv(uint64(n), chain[n], 1), 0)
 }
 
 // blocksTo counts the Block messages in msgs addressed to id.

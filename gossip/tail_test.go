@@ -16,6 +16,12 @@ func pushEnv(b *pb.Block, hops uint32) *pb.Envelope {
 	return envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Block{Block: &pb.BlockMessage{Block: b, Hops: hops}}})
 }
 
+// ihaveEnv is an IHave for block b (number n) that has made hops hops.
+func ihaveEnv(n uint64, b *pb.Block, hops uint32) *pb.Envelope {
+	return envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
+		Number: n, Hash: ledger.HeaderHash(b), Hops: hops}}})
+}
+
 // prunesTo counts the Prune messages in msgs addressed to id.
 func prunesTo(msgs []Out, id identity.PKIID) int {
 	n := 0
@@ -111,8 +117,7 @@ func TestNodeTickStepsQueuedMessagesFirst(t *testing.T) {
 
 	b := makeChain(testOrderer, 1, 42)[0]
 	announcer, parent := fakeID(0), fakeID(1)
-	p.Step(announcer, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
-		Number: 0, Hash: ledger.HeaderHash(b), Hops: 1}}}), 0)
+	p.Step(announcer, "org1", ihaveEnv(0, b, 1), 0)
 	p.Ready()
 	for range p.GraftTimeout() - 1 {
 		if err := n.tick(); err != nil {
@@ -161,8 +166,7 @@ func TestQueuedIHaveSkipsNeighboursThatHaveTheBlock(t *testing.T) {
 	}
 	p.Ready()
 	announcer, copier := p.lazy.ids[0], p.lazy.ids[1]
-	p.Step(announcer, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
-		Number: 0, Hash: ledger.HeaderHash(b), Hops: 2}}}), 0)
+	p.Step(announcer, "org1", ihaveEnv(0, b, 2), 0)
 	p.Step(copier, "org1", pushEnv(b, 2), 0)
 	lazy := append([]identity.PKIID(nil), p.lazy.ids...)
 	p.Ready()
@@ -220,8 +224,7 @@ func TestGraftIsOneShotWhileTheParentDelivers(t *testing.T) {
 	chain := makeChain(testOrderer, 5, 44)
 	parent, announcer := fakeID(0), fakeID(1)
 	ihave := func(n int, hops uint32) {
-		p.Step(announcer, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
-			Number: uint64(n), Hash: ledger.HeaderHash(chain[n]), Hops: hops}}}), 0)
+		p.Step(announcer, "org1", ihaveEnv(uint64(n), chain[n], hops), 0)
 	}
 	untilGraft := func(n int) []string {
 		for range cfg.MaxGraftTimeout + 1 {
@@ -291,8 +294,7 @@ func TestGraftTakesAShortcut(t *testing.T) {
 	parent, announcer := fakeID(0), fakeID(1)
 	p.Step(parent, "org1", pushEnv(chain[0], 4), 0) // we are 4 hops deep
 	p.Ready()
-	p.Step(announcer, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
-		Number: 1, Hash: ledger.HeaderHash(chain[1]), Hops: 2}}}), 0)
+	p.Step(announcer, "org1", ihaveEnv(1, chain[1], 2), 0)
 	for range cfg.MaxGraftTimeout + 1 {
 		p.Tick()
 		if got := treeMsgsTo(p.Ready().Messages, announcer); len(got) > 0 {
@@ -320,14 +322,10 @@ func TestLateCopyCountsAfterALaterBlock(t *testing.T) {
 	net.collect(net.peers[3])
 	chain := makeChain(testOrderer, 3, 46)
 	parent, announcer := fakeID(0), fakeID(1)
-	ihave := func(n int) {
-		p.Step(announcer, "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{
-			Number: uint64(n), Hash: ledger.HeaderHash(chain[n]), Hops: 1}}}), 0)
-	}
 	p.Step(parent, "org1", pushEnv(chain[0], 1), 0)
-	ihave(1)
+	ihaveFrom(p, announcer, chain, 1)
 	p.Step(parent, "org1", pushEnv(chain[2], 1), 0) // block 2 before its IHave: on time
-	ihave(2)
+	ihaveFrom(p, announcer, chain, 2)
 	p.Ready()
 	for range 3 {
 		p.Tick()
