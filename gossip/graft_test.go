@@ -228,13 +228,7 @@ func TestOneShotCopyIsNotPushedToTheParent(t *testing.T) {
 	parent, announcer := fakeID(0), fakeID(1)
 	ihaveFrom(p, announcer, chain, 1)
 	p.Ready()
-	var got []string
-	for range cfg.MaxGraftTimeout + 1 {
-		p.Tick()
-		if got = treeMsgsTo(p.Ready().Messages, announcer); len(got) > 0 {
-			break
-		}
-	}
+	got := tickUntilTreeMsgTo(p, announcer)
 	if len(got) != 2 || got[0] != "graft" || got[1] != "prune" {
 		t.Fatalf("sent %v to the announcer, want [graft prune] (one-shot)", got)
 	}

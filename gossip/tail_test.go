@@ -208,6 +208,19 @@ func treeMsgsTo(msgs []Out, id identity.PKIID) []string {
 	return got
 }
 
+// tickUntilTreeMsgTo ticks p until it sends id a tree message (see
+// treeMsgsTo), for up to MaxGraftTimeout + 1 ticks, and returns those
+// messages (none: nothing was sent).
+func tickUntilTreeMsgTo(p *Peer, id identity.PKIID) []string {
+	for range p.cfg.MaxGraftTimeout + 1 {
+		p.Tick()
+		if got := treeMsgsTo(p.Ready().Messages, id); len(got) > 0 {
+			return got
+		}
+	}
+	return nil
+}
+
 // A graft while our eager parent still delivers, late, is one-shot (Graft
 // then Prune: this block only, the tree unchanged; on a busy machine a
 // Plumtree graft made every later block come twice until a duplicate
@@ -227,14 +240,11 @@ func TestGraftIsOneShotWhileTheParentDelivers(t *testing.T) {
 		p.Step(announcer, "org1", ihaveEnv(uint64(n), chain[n], hops), 0)
 	}
 	untilGraft := func(n int) []string {
-		for range cfg.MaxGraftTimeout + 1 {
-			p.Tick()
-			if got := treeMsgsTo(p.Ready().Messages, announcer); len(got) > 0 {
-				return got
-			}
+		got := tickUntilTreeMsgTo(p, announcer)
+		if len(got) == 0 {
+			t.Fatalf("block %d: no graft after MaxGraftTimeout", n)
 		}
-		t.Fatalf("block %d: no graft after MaxGraftTimeout", n)
-		return nil
+		return got
 	}
 	_, wasEager := p.eager.pos[announcer]
 	p.Step(parent, "org1", pushEnv(chain[0], 1), 0) // our parent, at depth 0: we are at depth 1
@@ -295,19 +305,16 @@ func TestGraftTakesAShortcut(t *testing.T) {
 	p.Step(parent, "org1", pushEnv(chain[0], 4), 0) // we are 4 hops deep
 	p.Ready()
 	p.Step(announcer, "org1", ihaveEnv(1, chain[1], 2), 0)
-	for range cfg.MaxGraftTimeout + 1 {
-		p.Tick()
-		if got := treeMsgsTo(p.Ready().Messages, announcer); len(got) > 0 {
-			if len(got) != 1 || got[0] != "graft" {
-				t.Fatalf("sent %v to an announcer 2 hops shallower than our parent, want [graft]", got)
-			}
-			if _, ok := p.eager.pos[announcer]; !ok {
-				t.Fatal("the shortcut announcer is not an eager neighbour after the graft")
-			}
-			return
-		}
+	got := tickUntilTreeMsgTo(p, announcer)
+	if len(got) == 0 {
+		t.Fatal("no graft")
 	}
-	t.Fatal("no graft")
+	if len(got) != 1 || got[0] != "graft" {
+		t.Fatalf("sent %v to an announcer 2 hops shallower than our parent, want [graft]", got)
+	}
+	if _, ok := p.eager.pos[announcer]; !ok {
+		t.Fatal("the shortcut announcer is not an eager neighbour after the graft")
+	}
 }
 
 // A late eager copy teaches the graft timeout even when a later block was
