@@ -169,7 +169,7 @@ counts every byte received, control messages included.`,
 	f.BoolVar(&verbose, "verbose", false, "log the nodes' warnings and errors to stderr")
 	f.StringVar(&child, bench.ChildFlag, "", "run one profile in this process and print its JSON result (used by bench itself)")
 	_ = f.MarkHidden(bench.ChildFlag)
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of each profile run into this directory (inspect with go tool pprof)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the timed part of each profile run into this directory (inspect with go tool pprof)")
 	return c
 }
 
@@ -186,10 +186,20 @@ func runBenchChild(cmd *cobra.Command, opts bench.Options, profile string, verbo
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
+		// Only the timed part: what CPU seconds report (start-up and
+		// warm-up of 100 peers would otherwise be half of the profile).
+		var profErr error
+		opts.OnTimed = func() func() {
+			if profErr = pprof.StartCPUProfile(f); profErr != nil {
+				return func() {}
+			}
+			return pprof.StopCPUProfile
 		}
-		defer pprof.StopCPUProfile()
+		defer func() {
+			if profErr != nil {
+				fmt.Fprintf(errw, "  --cpuprofile: %v\n", profErr)
+			}
+		}()
 	}
 	level := slog.LevelError + 1 // silent
 	if verbose {

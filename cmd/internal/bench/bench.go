@@ -79,6 +79,10 @@ type Options struct {
 	// WarmupTimeout bounds the untimed warm-up (membership, election,
 	// genesis everywhere); past it the run goes on and says so.
 	WarmupTimeout time.Duration `json:"warmup_timeout_ns"`
+	// OnTimed, if set, is called as the timed part starts; the function it
+	// returns is called as the timed part ends (a CPU profile of exactly
+	// what CPUSeconds reports, not of start-up and warm-up).
+	OnTimed func() (end func()) `json:"-"`
 }
 
 // DefaultOptions is the workload of the design document's numbers, small

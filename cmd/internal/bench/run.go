@@ -100,6 +100,10 @@ func Run(ctx context.Context, opts Options, profileName string, progress Progres
 	for i, p := range net.peers {
 		counters[i] = p.ctr
 	}
+	endTimed := func() {}
+	if opts.OnTimed != nil {
+		endTimed = opts.OnTimed()
+	}
 	before := snapshot(counters)
 	cpu1 := cpuSeconds()
 	start := time.Now()
@@ -107,6 +111,7 @@ func Run(ctx context.Context, opts Options, profileName string, progress Progres
 	if err == nil {
 		net.drain(ctx, rec, len(cuts), progress)
 	}
+	endTimed()
 	traffic := snapshot(counters).minus(before)
 	res.CPUSeconds = cpuSeconds() - cpu1
 	res.TimedSeconds = time.Since(start).Seconds()
