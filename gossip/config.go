@@ -113,6 +113,22 @@ type Config struct {
 	// long after an IHave as eager copies have lately been arriving late,
 	// plus one tick, but at least GraftTimeout and at most this.
 	MaxGraftTimeout int
+	// TreeResolution is how many sub-ticks the tree's timers (IHave
+	// flush, graft deadline and retry, and the lateness and round-trip
+	// estimates behind them) count per tick: the Node wakes for them every
+	// TickInterval/TreeResolution, and only while one is pending (see
+	// Peer.SubTick). 1 runs them on the tick, as membership, pull and
+	// election always do. Tick counts above (GraftTimeout, IHaveDelay,
+	// MaxGraftTimeout) keep their meaning; with a finer clock the margin
+	// added to the measured lateness and round trip is one sub-tick.
+	TreeResolution int
+	// IHaveDelaySub, when above zero, shortens the IHave delay to this many
+	// sub-ticks (never beyond IHaveDelay ticks): a tick-long head start is
+	// 0-100 ms on the tick, a full 100 ms on a finer clock.
+	IHaveDelaySub int
+	// GraftTimeoutSub, when above zero, lowers the graft timeout's floor to
+	// this many sub-ticks (never beyond GraftTimeout ticks).
+	GraftTimeoutSub int
 
 	// StoreSize bounds the dedupe store (entries).
 	StoreSize int
@@ -172,6 +188,9 @@ func DefaultConfig() Config {
 		GraftTimeout:       1,                      // graft at the next tick (0-100 ms after the IHave): a lost eager copy costs one RTT more, not a pull round
 		IHaveDelay:         1,                      // announce at the next tick: a big block's eager copy gets 0-100 ms of head start
 		MaxGraftTimeout:    8,                      // 800 ms: even on a saturated machine a lost copy is grafted before pull's 1 s round
+		TreeResolution:     5,                      // 20 ms sub-ticks: a lost copy costs tens of ms per repair step, not a tick or two; the Node wakes only while a tree timer is pending
+		IHaveDelaySub:      2,                      // 40 ms head start for the eager copy (the tick gave 0-100 ms, 50 on average)
+		GraftTimeoutSub:    2,                      // graft 40 ms after the first IHave at the least (the tick gave 0-100 ms), more when eager copies run late
 		StoreSize:          4096,                   // blocks remembered for dedupe: minutes of traffic at 10 blocks/s
 		StoreTTL:           3000,                   // 5 min: late duplicates past this are re-verified, never re-committed
 		ReorderWindow:      256,                    // = pull's Lookahead: every block pull asks for can be buffered
@@ -204,6 +223,10 @@ func FabricConfig() Config {
 	c.Election = election.FabricConfig()
 	return c
 }
+
+// MaxTreeResolution bounds Config.TreeResolution (a finer clock buys
+// nothing a network round trip does not swamp).
+const MaxTreeResolution = 100
 
 // ErrInvalidConfig wraps every Validate failure.
 var ErrInvalidConfig = errors.New("invalid gossip config")
@@ -248,6 +271,12 @@ func (c Config) Validate() error {
 	if c.MaxGraftTimeout < c.GraftTimeout {
 		return fmt.Errorf("%w: MaxGraftTimeout (%d) is below GraftTimeout (%d); raise it", ErrInvalidConfig, c.MaxGraftTimeout, c.GraftTimeout)
 	}
+	if c.TreeResolution < 1 || c.TreeResolution > MaxTreeResolution {
+		return fmt.Errorf("%w: TreeResolution is %d, must be 1 (tree timers on the tick) to %d sub-ticks per tick", ErrInvalidConfig, c.TreeResolution, MaxTreeResolution)
+	}
+	if c.IHaveDelaySub < 0 || c.GraftTimeoutSub < 0 {
+		return fmt.Errorf("%w: IHaveDelaySub (%d) and GraftTimeoutSub (%d) must be 0 (use the tick values) or positive", ErrInvalidConfig, c.IHaveDelaySub, c.GraftTimeoutSub)
+	}
 	if c.IHaveDelay < 0 {
 		return fmt.Errorf("%w: IHaveDelay is %d, must be 0 (announce at once) or more", ErrInvalidConfig, c.IHaveDelay)
 	}
@@ -289,6 +318,9 @@ func (c Config) validateNode() error {
 	}
 	if c.TickInterval <= 0 {
 		return fmt.Errorf("%w: TickInterval is %v, must be positive", ErrInvalidConfig, c.TickInterval)
+	}
+	if c.TickInterval < time.Duration(c.TreeResolution)*time.Millisecond {
+		return fmt.Errorf("%w: TickInterval %v is under a millisecond per sub-tick (TreeResolution %d); lower TreeResolution", ErrInvalidConfig, c.TickInterval, c.TreeResolution)
 	}
 	return nil
 }

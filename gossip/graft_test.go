@@ -50,7 +50,7 @@ func TestGraftRetryWaitsOneRoundTrip(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
 	_, p, chain := graftPeer(t, cfg, 50, 2)
-	p.observeLate(3) // eager copies have lately come 3 ticks late
+	p.observeLate(3 * p.resolution()) // eager copies have lately come 3 ticks late
 	timeout := p.GraftTimeout()
 	if timeout != 4 {
 		t.Fatalf("graft timeout %d after a copy 3 ticks late, want 4", timeout)
@@ -91,8 +91,8 @@ func TestGraftRetryWaitsOneRoundTrip(t *testing.T) {
 	if got := p.GraftTimeout(); got > timeout {
 		t.Fatalf("graft timeout %d after a retried graft's answer, want at most %d: an answer is no late eager copy", got, timeout)
 	}
-	if got := p.retryTimeout(); got != 1 {
-		t.Fatalf("retry timeout %d after an answer within the tick, want 1", got)
+	if got, want := p.retryTimeout(), min(2, p.resolution()); got != want {
+		t.Fatalf("retry timeout %d sub-ticks after an answer within the tick, want %d (the margin alone)", got, want)
 	}
 }
 

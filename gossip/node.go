@@ -99,7 +99,8 @@ type Node struct {
 	started chan struct{} // closed when Run starts
 	stopped chan struct{} // closed when Run returns
 
-	ord ordererState // owned by Run's goroutine
+	ord  ordererState // owned by Run's goroutine
+	tree treeTimer    // owned by Run's goroutine
 
 	mu     sync.Mutex
 	status Status
@@ -245,6 +246,8 @@ func (n *Node) Run(ctx context.Context) error {
 	tr := n.deps.Transport
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
+	n.tree.init(n.cfg)
+	defer n.tree.stop()
 	n.log.Info("gossip node running", "incarnation", n.peer.self.Incarnation, "org", n.peer.self.Org)
 	for {
 		select {
@@ -259,13 +262,19 @@ func (n *Node) Run(ctx context.Context) error {
 				return fmt.Errorf("transport closed its events channel: %w", comm.ErrClosed)
 			}
 			n.log.Debug("connection", "peer", ev.Peer.String(), "up", ev.Up)
-		case <-ticker.C:
-			if err := n.tick(); err != nil {
+		case now := <-ticker.C:
+			if err := n.tick(now); err != nil {
+				return err
+			}
+		case <-n.tree.c:
+			if err := n.subTick(); err != nil {
 				return err
 			}
 		case req := <-n.inject:
+			n.peer.advanceTree(n.tree.subNow())
 			req.done <- n.peer.InjectBlock(req.b)
 		case b := <-n.ordererBlocks():
+			n.peer.advanceTree(n.tree.subNow())
 			if err := n.peer.InjectBlock(b); err != nil && !errors.Is(err, ErrDuplicateBlock) {
 				n.log.Warn("block from orderer not accepted", "err", err)
 			}
@@ -277,6 +286,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.publishStatus() // before the commit events go out: a reader sees a status at least as new
 		n.flush()
 		n.steerOrderer(ctx)
+		n.tree.arm(n.peer.NextTreeDeadline())
 	}
 }
 
@@ -286,11 +296,23 @@ func (n *Node) Run(ctx context.Context) error {
 // which on a busy machine is often (select picks among ready channels at
 // random), and every such graft is a duplicate copy and more load. It
 // steps at most what was queued, so a flood cannot starve the tick.
-func (n *Node) tick() error {
+func (n *Node) tick(now time.Time) error {
 	if err := n.drainIncoming(); err != nil {
 		return err
 	}
 	n.peer.Tick()
+	n.tree.ticked(now)
+	return nil
+}
+
+// subTick runs the tree timers due at this sub-tick, after stepping the
+// envelopes already waiting, as tick does and for the same reason.
+func (n *Node) subTick() error {
+	n.tree.fired()
+	if err := n.drainIncoming(); err != nil {
+		return err
+	}
+	n.peer.SubTick(n.tree.subNow())
 	return nil
 }
 
@@ -314,6 +336,7 @@ func (n *Node) receive(m comm.Message, ok bool) error {
 		return fmt.Errorf("transport closed its incoming channel: %w", comm.ErrClosed)
 	}
 	n.met.BytesReceived.Add(float64(m.Size))
+	n.peer.advanceTree(n.tree.subNow()) // time what the envelope starts from now, not from the last timer
 	n.peer.Step(m.From, m.Org, m.Env, m.Size)
 	return nil
 }
@@ -386,5 +409,75 @@ func (n *Node) connectBootstrap(ctx context.Context, ep string, out chan<- comm.
 			t.Stop()
 			return
 		}
+	}
+}
+
+// treeTimer wakes the Node for the Peer's tree timers between ticks
+// (Config.TreeResolution sub-ticks per tick): armed only while the Peer
+// reports a deadline before the next tick, so that an idle Node wakes
+// once per tick, as without sub-ticks.
+type treeTimer struct {
+	res    int
+	tick   time.Duration
+	last   time.Time // when the last tick ran
+	timer  *time.Timer
+	c      <-chan time.Time // timer.C while armed, else nil
+	armedK int
+}
+
+func (t *treeTimer) init(cfg Config) {
+	t.res, t.tick = cfg.TreeResolution, cfg.TickInterval
+	t.last = time.Now()
+}
+
+// ticked restarts the sub-tick count at a tick that fired at now.
+func (t *treeTimer) ticked(now time.Time) {
+	t.last = now
+	t.disarm() // an armed sub-tick belonged to the last tick
+}
+
+// subNow is the current sub-tick within the tick (at most res-1: a late
+// tick does not make the tree clock run past it).
+func (t *treeTimer) subNow() int {
+	if t.res <= 1 {
+		return 0
+	}
+	k := int(time.Since(t.last) * time.Duration(t.res) / t.tick)
+	return min(max(k, 0), t.res-1)
+}
+
+// arm sets the timer for sub-tick k of the current tick (ok false: none
+// pending before the next tick).
+func (t *treeTimer) arm(k int, ok bool) {
+	if !ok || t.res <= 1 {
+		t.disarm()
+		return
+	}
+	if t.c != nil && t.armedK == k {
+		return
+	}
+	res := time.Duration(t.res)
+	d := time.Until(t.last.Add((t.tick*time.Duration(k) + res - 1) / res)) // rounded up: subNow then says k
+	if t.timer == nil {
+		t.timer = time.NewTimer(d)
+	} else {
+		t.timer.Reset(d)
+	}
+	t.c, t.armedK = t.timer.C, k
+}
+
+// fired notes that the armed timer went off.
+func (t *treeTimer) fired() { t.c = nil }
+
+func (t *treeTimer) disarm() {
+	if t.c != nil {
+		t.timer.Stop()
+		t.c = nil
+	}
+}
+
+func (t *treeTimer) stop() {
+	if t.timer != nil {
+		t.timer.Stop()
 	}
 }

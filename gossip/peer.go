@@ -129,9 +129,11 @@ func (p *Peer) Now() uint64 { return p.now }
 // Self returns this peer's identity as announced.
 func (p *Peer) Self() Self { return p.self }
 
-// Tick advances logical time by one tick.
+// Tick advances logical time by one tick; the tree's clock moves to the
+// tick's first sub-tick (see SubTick).
 func (p *Peer) Tick() {
 	p.now++
+	p.sub = p.now * p.resolution()
 	p.tickMembership()
 	p.tickPipeline()
 	p.tickPush()

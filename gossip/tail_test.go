@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/blockgossip/blockgossip/comm"
 	"github.com/blockgossip/blockgossip/identity"
@@ -120,14 +121,14 @@ func TestNodeTickStepsQueuedMessagesFirst(t *testing.T) {
 	p.Step(announcer, "org1", ihaveEnv(0, b, 1), 0)
 	p.Ready()
 	for range p.GraftTimeout() - 1 {
-		if err := n.tick(); err != nil {
+		if err := n.tick(time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		n.flush()
 	}
 	// The eager copy arrives; the graft deadline is the next tick.
 	tr.in <- comm.Message{From: parent, Org: "org1", Env: pushEnv(b, 1), Size: 100}
-	if err := n.tick(); err != nil {
+	if err := n.tick(time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	n.flush() // as Run does after every event

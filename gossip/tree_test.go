@@ -102,7 +102,7 @@ func TestGraftTimeoutAdaptsToLateEagerCopies(t *testing.T) {
 	if got := p.GraftTimeout(); got != cfg.GraftTimeout {
 		t.Fatalf("initial graft timeout %d, want GraftTimeout %d", got, cfg.GraftTimeout)
 	}
-	p.observeLate(3) // one copy 3 ticks late: the next such copy is not grafted
+	p.observeLate(3 * p.resolution()) // one copy 3 ticks late: the next such copy is not grafted
 	if got := p.GraftTimeout(); got != 4 {
 		t.Fatalf("after a copy 3 ticks late the timeout is %d, want 4 (late + 1)", got)
 	}
@@ -192,6 +192,7 @@ func TestIHaveDelay(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.PullEnabled = false
 		cfg.IHaveDelay = delay
+		cfg.IHaveDelaySub = 0 // whole ticks (subtick_test.go times the sub-tick delay)
 		net := seededNet(t, 12, cfg, 35)
 		net.ticks(2)
 		p := net.peers[0].p

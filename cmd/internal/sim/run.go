@@ -31,6 +31,10 @@ type world struct {
 	seq     uint64
 	now     int64 // virtual ns
 	handled uint64
+	// Per peer: when it last ticked, and when its next tree sub-tick
+	// event is due (0: none armed). Sub-ticks are scheduled only while
+	// the Peer has a tree timer pending, as the Node arms its timer.
+	tickAt, subAt []int64
 
 	chain    []*pb.Block
 	fullView *pb.Envelope // View 0: one response with every alive
@@ -55,6 +59,10 @@ func (w *world) schedule(e event) {
 	w.events.push(e)
 }
 
+// testConfig, when set (tests only), edits each profile's config before a
+// run.
+var testConfig func(*gossip.Config)
+
 // Run simulates one profile. ctx cancels it between events.
 func Run(ctx context.Context, o Options, profile string, progress Progress) (Result, error) {
 	if err := o.Validate(); err != nil {
@@ -64,6 +72,9 @@ func Run(ctx context.Context, o Options, profile string, progress Progress) (Res
 	if err != nil {
 		return Result{}, err
 	}
+	if testConfig != nil {
+		testConfig(&cfg)
+	}
 	lat, _ := ParseLatency(o.Latency)
 	w := &world{
 		o: o, profile: profile, cfg: cfg, lat: lat,
@@ -72,6 +83,7 @@ func Run(ctx context.Context, o Options, profile string, progress Progress) (Res
 	}
 	setup := rand.New(rand.NewPCG(o.Seed, 0x736574))
 	w.nodes = make([]*node, o.Peers)
+	w.tickAt, w.subAt = make([]int64, o.Peers), make([]int64, o.Peers)
 	for i := range w.nodes {
 		n := &node{id: peerID(i), org: fmt.Sprintf("org%d", i%o.Orgs+1), led: &chainLedger{chain: &w.chain}, inc: 1}
 		w.nodes[i] = n
@@ -179,6 +191,7 @@ func (w *world) handle(e event) error {
 		if dst.down || dst.epoch != e.epoch {
 			return nil // lost with the crashed process
 		}
+		w.catchUp(int(e.to)) // what the message starts is timed from now, as on a Node
 		src := w.nodes[e.from]
 		size := proto.Size(e.env)
 		if w.measuring {
@@ -197,9 +210,18 @@ func (w *world) handle(e event) error {
 			return nil // a crashed peer stops ticking; the restart starts a new chain
 		}
 		n.p.Tick()
+		w.tickAt[e.to] = w.now
 		w.collect(int(e.to))
 		e.at += int64(w.cfg.TickInterval)
 		w.schedule(e)
+	case evSubTick:
+		n := w.nodes[e.to]
+		if n.down || n.epoch != e.epoch || w.subAt[e.to] != e.at {
+			return nil // crashed, or re-armed for another time
+		}
+		w.subAt[e.to] = 0
+		n.p.SubTick(w.subNow(int(e.to)))
+		w.collect(int(e.to))
 	case evCut:
 		return w.cut()
 	case evCrash:
@@ -229,6 +251,7 @@ func (w *world) handle(e event) error {
 		if err := w.startPeer(int(e.to)); err != nil {
 			return err
 		}
+		w.tickAt[e.to], w.subAt[e.to] = w.now, 0
 		w.schedule(event{at: w.now + 1, kind: evTick, to: e.to, epoch: n.epoch})
 	}
 	return nil
@@ -252,6 +275,7 @@ func (w *world) cut() error {
 	for _, l := range w.leaders {
 		w.traffic.OrdererEgressBytes += uint64(size)
 		w.traffic.BlockBytes += uint64(size)
+		w.catchUp(l)
 		if err := w.nodes[l].p.InjectBlock(b); err != nil {
 			return fmt.Errorf("leader %d refused block %d: %w", l, k, err)
 		}
@@ -294,4 +318,43 @@ func (w *world) collect(i int) {
 			w.complete++
 		}
 	}
+	w.armSubTick(i)
+}
+
+// subNow is peer i's current tree sub-tick within its tick.
+func (w *world) subNow(i int) int {
+	res := int64(w.cfg.TreeResolution)
+	if res <= 1 {
+		return 0
+	}
+	k := (w.now - w.tickAt[i]) * res / int64(w.cfg.TickInterval)
+	return int(min(k, res-1))
+}
+
+// catchUp moves peer i's tree clock to now (running any timer due, which
+// its sub-tick event would have run at this same time).
+func (w *world) catchUp(i int) {
+	if w.cfg.TreeResolution > 1 {
+		w.nodes[i].p.SubTick(w.subNow(i))
+	}
+}
+
+// armSubTick schedules a sub-tick event for peer i's earliest tree timer
+// due before its next tick, unless one is armed for that time or earlier.
+func (w *world) armSubTick(i int) {
+	n := w.nodes[i]
+	if w.cfg.TreeResolution <= 1 || n.p == nil {
+		return
+	}
+	k, ok := n.p.NextTreeDeadline()
+	if !ok {
+		return
+	}
+	res := int64(w.cfg.TreeResolution)
+	at := max(w.tickAt[i]+(int64(w.cfg.TickInterval)*int64(k)+res-1)/res, w.now) // rounded up: subNow then says k
+	if s := w.subAt[i]; s != 0 && s >= w.now && s <= at {
+		return
+	}
+	w.subAt[i] = at
+	w.schedule(event{at: at, kind: evSubTick, to: int32(i), epoch: n.epoch})
 }
