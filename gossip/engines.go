@@ -63,6 +63,7 @@ func (p *Peer) tickEngines() {
 			p.rebuildEngineViews()
 		}
 		p.maybePullSoon()
+		p.markNear()
 		p.sendPull(p.pull.Tick(p.pullLive))
 	} else if p.viewsDirty || p.heightsChanged || p.orgCands == nil {
 		p.rebuildEngineViews()
@@ -88,6 +89,16 @@ func (p *Peer) rebuildEngineViews() {
 		}
 	}
 	p.heightsChanged, p.viewsDirty = false, false
+}
+
+// markNear flags our push-tree neighbours in the pull view: pull sends
+// most of its hellos to them, over streams the tree keeps open anyway.
+func (p *Peer) markNear() {
+	for i := range p.pullLive {
+		_, e := p.eager.pos[p.pullLive[i].ID]
+		_, l := p.lazy.pos[p.pullLive[i].ID]
+		p.pullLive[i].Near = e || l
+	}
 }
 
 // maybePullSoon starts a pull round early (Config.PullOnGap) when we have

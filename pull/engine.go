@@ -31,6 +31,10 @@ type PeerInfo struct {
 	// it dropped out of the live list for a tick; any other decrease counts
 	// as a lie. Callers without incarnations leave it zero.
 	Incarnation uint64
+	// Near marks a peer this one already talks to (a push-tree neighbour):
+	// a round's hellos go to near peers first (see Config.FarPeers), so
+	// that pull rounds do not open a stream to every member in turn.
+	Near bool
 }
 
 // Out is a message to send to one peer.

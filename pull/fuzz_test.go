@@ -49,7 +49,7 @@ func TestStepNeverPanicsAndStaysBounded(t *testing.T) {
 				var live []PeerInfo
 				for _, id := range peers {
 					if rapid.Bool().Draw(rt, "live") {
-						live = append(live, PeerInfo{id, rapid.Uint64Range(0, 300).Draw(rt, "h"), rapid.Uint64Range(0, 2).Draw(rt, "inc")})
+						live = append(live, PeerInfo{ID: id, Height: rapid.Uint64Range(0, 300).Draw(rt, "h"), Incarnation: rapid.Uint64Range(0, 2).Draw(rt, "inc")})
 					}
 				}
 				checkOuts(rt, e, e.Tick(live))

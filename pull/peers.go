@@ -8,6 +8,7 @@ type peerState struct {
 	height      uint64
 	incarnation uint64
 	lastSeen    int // last tick it was in the live list
+	near        bool
 	strikes     int // consecutive strikes, cleared by a useful answer
 	until       int // in cooldown while now < until
 }
@@ -36,7 +37,7 @@ func (e *Engine) updatePeers(live []PeerInfo) {
 		case info.Height < p.height:
 			e.strike(info.ID) // height went down within one incarnation: a lie
 		}
-		p.height, p.incarnation, p.lastSeen = info.Height, info.Incarnation, e.now
+		p.height, p.incarnation, p.lastSeen, p.near = info.Height, info.Incarnation, e.now, info.Near
 		e.live = append(e.live, info.ID)
 	}
 	for id, p := range e.peers { // forget peers gone longer than any cooldown
@@ -77,6 +78,24 @@ func (e *Engine) usable(minHeight uint64) []identity.PKIID {
 		}
 	}
 	return out
+}
+
+// roundPeers picks a round's PullPeers hellos: PullPeers-FarPeers at
+// random among the usable near peers, the rest at random among all the
+// other usable ones (more of them if too few are near).
+func (e *Engine) roundPeers() []identity.PKIID {
+	ids := e.usable(0)
+	near := 0 // partition: near peers first
+	for i, id := range ids {
+		if e.peers[id].near {
+			ids[near], ids[i] = ids[i], ids[near]
+			near++
+		}
+	}
+	k := min(max(e.cfg.PullPeers-e.cfg.FarPeers, 0), near)
+	e.sample(ids[:near], k) // now ids[:k]
+	rest := e.sample(ids[k:], e.cfg.PullPeers-k) // the near ones not picked are candidates too
+	return ids[:k+len(rest)]
 }
 
 // sample picks up to k distinct ids at random (a partial Fisher-Yates

@@ -69,7 +69,7 @@ func (e *Engine) tickPull() []Out {
 }
 
 func (e *Engine) startRound() []Out {
-	peers := e.sample(e.usable(0), e.cfg.PullPeers)
+	peers := e.roundPeers()
 	if len(peers) == 0 {
 		return nil
 	}
