@@ -100,8 +100,9 @@ type Config struct {
 	// TreeLazy is how many lazy neighbours (IHave only) a peer keeps in
 	// tree mode, on top of its eager ones.
 	TreeLazy int
-	// GraftTimeout is how many ticks after an IHave a missing block is
-	// grafted from its announcer (tree mode).
+	// GraftTimeout is the least number of ticks after an IHave before a
+	// missing block is grafted from its announcer (tree mode; see
+	// GraftTimeoutSub for a floor under a tick).
 	GraftTimeout int
 	// IHaveDelay holds a peer's IHave announcements for this many ticks
 	// (tree mode), so that an eager copy, which carries the whole block,
@@ -161,8 +162,9 @@ type Config struct {
 // DefaultConfig is what a production peer should run: eager push along a
 // self-pruning tree with lazy announcements to the other neighbours
 // (Plumtree), so that each peer gets about one copy of each block and a
-// lost or late copy is grafted from an announcer at the next tick; pull
-// from the ledger by height is the repair path behind it.
+// lost or late copy is grafted from an announcer tens of milliseconds
+// after its announcement (tree timers on 20 ms sub-ticks); pull from the
+// ledger by height is the repair path behind it.
 func DefaultConfig() Config {
 	return Config{
 		TickInterval:       100 * time.Millisecond, // fine enough for push batching and timeouts, cheap to run
@@ -185,8 +187,8 @@ func DefaultConfig() Config {
 		PushBatch:          0,                      // forward at once: latency matters more than envelope count
 		Tree:               true,                   // about one full copy per peer (amplification ~1.1 vs ~Fanout for random push)
 		TreeLazy:           3,                      // three announcers of every block: a dead parent is noticed at once
-		GraftTimeout:       1,                      // graft at the next tick (0-100 ms after the IHave): a lost eager copy costs one RTT more, not a pull round
-		IHaveDelay:         1,                      // announce at the next tick: a big block's eager copy gets 0-100 ms of head start
+		GraftTimeout:       1,                      // on the tick clock, graft at the next tick (0-100 ms after the IHave): a lost eager copy costs one RTT more, not a pull round
+		IHaveDelay:         1,                      // on the tick clock, announce at the next tick: a big block's eager copy gets 0-100 ms of head start
 		MaxGraftTimeout:    8,                      // 800 ms: even on a saturated machine a lost copy is grafted before pull's 1 s round
 		TreeResolution:     5,                      // 20 ms sub-ticks: a lost copy costs tens of ms per repair step, not a tick or two; the Node wakes only while a tree timer is pending
 		IHaveDelaySub:      2,                      // 40 ms head start for the eager copy (the tick gave 0-100 ms, 50 on average)
