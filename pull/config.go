@@ -15,11 +15,14 @@ type Config struct {
 	PullInterval int
 	// PullPeers is how many random live peers each round sends PullHello to.
 	PullPeers int
-	// FarPeers is how many of a round's PullPeers are drawn from all live
-	// peers; the others are drawn from the near ones (PeerInfo.Near) while
-	// there are enough. At PullPeers or more every hello goes to a random
-	// live peer (Fabric).
+	// FarPeers is how many of a far round's PullPeers are drawn from all
+	// live peers; the others, and all of the other rounds' (see FarRounds),
+	// are drawn from the near ones (PeerInfo.Near) while there are enough.
+	// At PullPeers or more every hello of a far round goes to a random live
+	// peer (Fabric).
 	FarPeers int
+	// FarRounds: every FarRounds-th round is a far round (1: all).
+	FarRounds int
 	// DigestWindow is how many blocks a digest covers on each side of the
 	// responder's height: committed blocks [height-W, height) and buffered
 	// ones in [height, height+W).
@@ -87,7 +90,8 @@ func DefaultConfig() Config {
 	return Config{
 		PullInterval:           10,      // 1 s: push misses are rare, but the few who miss should not wait Fabric's 4 s
 		PullPeers:              3,       // as Fabric: enough to find a holder, few enough to stay cheap
-		FarPeers:               1,       // two hellos to tree neighbours (streams already open), one to anybody: at 100 peers random hellos opened a stream to every member within seconds
+		FarPeers:               1,       // hellos go to tree neighbours (streams already open) but one in ...
+		FarRounds:              10,      // ... every 10 s goes to anybody: at 100 peers random hellos had opened a stream to every member within seconds
 		DigestWindow:           128,     // a digest of a contiguous window is two ranges, so a wide one is free on the wire
 		DigestWait:             3,       // 300 ms: three round trips on a LAN; usually all digests arrive before
 		DigestGrace:            1,       // a lost hello or digest costs 0-100 ms, not DigestWait
@@ -114,7 +118,8 @@ func FabricConfig() Config {
 	c := DefaultConfig()
 	c.PullInterval = 40           // Fabric PullInterval 4 s
 	c.PullPeers = 3               // Fabric PullPeerNum 3
-	c.FarPeers = c.PullPeers      // Fabric picks every pull peer at random
+	c.FarPeers = c.PullPeers      // Fabric picks every pull peer at random ...
+	c.FarRounds = 1               // ... in every round
 	c.DigestWindow = 10           // Fabric's in-memory block store keeps the last 10 blocks
 	c.DigestWait = 10             // Fabric DigestWaitTime 1 s
 	c.NonceTTL = 40               // Fabric request wait 1.5 s + response wait 2 s
@@ -141,6 +146,8 @@ func (c Config) Validate() error {
 		return bad("PullPeers %d: must be >= 0 (0 disables pull)", c.PullPeers)
 	case c.FarPeers < 0:
 		return bad("FarPeers %d: must be >= 0 (0 asks near peers only while there are enough)", c.FarPeers)
+	case c.FarRounds < 1:
+		return bad("FarRounds %d: must be >= 1 (1 makes every round a far round)", c.FarRounds)
 	case c.DigestWindow < 1:
 		return bad("DigestWindow must be at least 1 block")
 	case c.DigestWait < 1 || c.NonceTTL <= c.DigestWait:

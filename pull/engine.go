@@ -92,6 +92,7 @@ type Engine struct {
 	peers    map[identity.PKIID]*peerState // live and recently live peers
 	live     []identity.PKIID              // this tick's live peers, in the caller's order
 	nextPull int                           // tick of the next pull round
+	nRounds  int                           // rounds started (every FarRounds-th is a far round)
 	startup  bool                          // PullOnStart: pull as soon as a peer is live
 	ticking  bool                          // inside Tick (see sentAt)
 	reaskT   reaskTimer                    // when an unanswered pull request is re-asked

@@ -6,10 +6,11 @@ import (
 	"github.com/blockgossip/blockgossip/identity"
 )
 
-// A round sends PullPeers-FarPeers hellos to near peers (push-tree
-// neighbours, streams already open) and FarPeers to anybody; with too few
-// near peers the far draw makes up the count; FarPeers >= PullPeers is
-// Fabric's all-random choice.
+// A far round sends PullPeers-FarPeers hellos to near peers (push-tree
+// neighbours, streams already open) and FarPeers to anybody, other rounds
+// all to near peers; with too few near peers the far draw makes up the
+// count; FarPeers >= PullPeers in every round is Fabric's all-random
+// choice.
 func TestRoundPrefersNearPeers(t *testing.T) {
 	live := func(near ...byte) []PeerInfo {
 		var out []PeerInfo
@@ -31,21 +32,23 @@ func TestRoundPrefersNearPeers(t *testing.T) {
 	}
 	cases := []struct {
 		name            string
-		far             int
+		far, farRounds  int
 		near            []byte
 		minNear, maxFar int // in every round
 		maxNearTotal    int // over the 200 rounds
+		minFarSeen      int // distinct far peers asked in 200 rounds
 	}{
-		{"two near, one far", 1, []byte{5, 9, 17, 30}, 2, 1, 600},
-		{"one near peer only", 1, []byte{12}, 1, 2, 600},
-		{"no near peers", 1, nil, 0, 3, 0},
+		{"two near, one far", 1, 1, []byte{5, 9, 17, 30}, 2, 1, 600, 20},
+		{"far every 10th round", 1, 10, []byte{5, 9, 17, 30}, 2, 1, 600, 7},
+		{"one near peer only", 1, 1, []byte{12}, 1, 2, 600, 20},
+		{"no near peers", 1, 1, nil, 0, 3, 0, 30},
 		// 3 of 40 at random: 0.3 near hellos per round expected, 60 in all
-		{"fabric: all random", 3, []byte{5, 9, 17, 30}, 0, 3, 120},
+		{"fabric: all random", 3, 1, []byte{5, 9, 17, 30}, 0, 3, 120, 30},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := DefaultConfig()
-			cfg.FarPeers = c.far
+			cfg.FarPeers, cfg.FarRounds = c.far, c.farRounds
 			e, _ := newTestEngine(t, cfg, 1)
 			e.updatePeers(live(c.near...))
 			farSeen := map[identity.PKIID]bool{}
@@ -76,8 +79,11 @@ func TestRoundPrefersNearPeers(t *testing.T) {
 			if nearTotal > c.maxNearTotal {
 				t.Errorf("%d near hellos in 200 rounds, want at most %d", nearTotal, c.maxNearTotal)
 			}
-			if c.maxFar > 0 && len(farSeen) < 20 {
-				t.Errorf("far hellos reached only %d distinct peers in 200 rounds: not random", len(farSeen))
+			if len(farSeen) < c.minFarSeen {
+				t.Errorf("far hellos reached %d distinct peers in 200 rounds, want at least %d: not random", len(farSeen), c.minFarSeen)
+			}
+			if c.farRounds == 10 && len(farSeen) > 20 {
+				t.Errorf("far hellos reached %d distinct peers in 200 rounds, want at most the 20 far rounds' worth", len(farSeen))
 			}
 		})
 	}

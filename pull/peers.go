@@ -80,10 +80,16 @@ func (e *Engine) usable(minHeight uint64) []identity.PKIID {
 	return out
 }
 
-// roundPeers picks a round's PullPeers hellos: PullPeers-FarPeers at
-// random among the usable near peers, the rest at random among all the
-// other usable ones (more of them if too few are near).
+// roundPeers picks a round's PullPeers hellos: in a far round (every
+// FarRounds-th) PullPeers-FarPeers at random among the usable near peers,
+// in other rounds all of them; the rest at random among all the other
+// usable ones (more of them if too few are near).
 func (e *Engine) roundPeers() []identity.PKIID {
+	far := 0
+	if e.nRounds%e.cfg.FarRounds == 0 {
+		far = e.cfg.FarPeers
+	}
+	e.nRounds++
 	ids := e.usable(0)
 	near := 0 // partition: near peers first
 	for i, id := range ids {
@@ -92,8 +98,8 @@ func (e *Engine) roundPeers() []identity.PKIID {
 			near++
 		}
 	}
-	k := min(max(e.cfg.PullPeers-e.cfg.FarPeers, 0), near)
-	e.sample(ids[:near], k) // now ids[:k]
+	k := min(max(e.cfg.PullPeers-far, 0), near)
+	e.sample(ids[:near], k)                      // now ids[:k]
 	rest := e.sample(ids[k:], e.cfg.PullPeers-k) // the near ones not picked are candidates too
 	return ids[:k+len(rest)]
 }
