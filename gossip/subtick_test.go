@@ -244,3 +244,49 @@ func TestNodeGraftsBetweenTicks(t *testing.T) {
 		}
 	})
 }
+
+// A block whose copy and every IHave were lost is grafted from the peer
+// that pushed us the next one (whose header names its hash) a graft
+// timeout later, not left to pull: a Plumtree graft (no Prune: that peer
+// is our parent), and the answer teaches nothing about lateness.
+func TestGapGraftedFromNextBlocksPusher(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	_, p, chain := graftPeer(t, cfg, 66, 3)
+	parent := fakeID(0)
+	p.SubTick(1)
+	p.Step(parent, "org1", pushEnv(chain[2], 1), 0) // block 1 lost altogether
+	p.Ready()
+	want := 1 + cfg.GraftTimeoutSub
+	if k, ok := p.NextTreeDeadline(); !ok || k != want {
+		t.Fatalf("NextTreeDeadline after block 2 without block 1 = %d, %v; want %d, true", k, ok, want)
+	}
+	var got []string
+	k := 2
+	for ; k < cfg.TreeResolution && len(got) == 0; k++ {
+		p.SubTick(k)
+		got = treeMsgsTo(p.Ready().Messages, parent)
+	}
+	if k-1 != want || len(got) != 1 || got[0] != "graft" {
+		t.Fatalf("sub-tick %d: %v to the parent, want a lone graft at sub-tick %d", k-1, got, want)
+	}
+	late := p.lateX8
+	p.SubTick(k)
+	p.Step(parent, "org1", pushEnv(chain[1], 1), 0) // the graft's answer
+	msgs := p.Ready().Messages
+	if p.Height() != 3 {
+		t.Fatalf("height %d after the gap's answer, want 3", p.Height())
+	}
+	if got := treeMsgsTo(msgs, parent); len(got) != 0 {
+		t.Fatalf("sent the parent %v after its answer, want nothing", got)
+	}
+	if _, eager := p.eager.pos[parent]; !eager || p.lateX8 != late {
+		t.Fatalf("parent eager %v, lateness %d -> %d: want the parent kept and the estimate untouched", eager, late, p.lateX8)
+	}
+	// A peer far behind (two blocks missing) does not graft block by block.
+	_, q, chain2 := graftPeer(t, cfg, 67, 4)
+	q.Step(parent, "org1", pushEnv(chain2[3], 1), 0)
+	if _, ok := q.NextTreeDeadline(); ok {
+		t.Fatal("blocks 1 and 2 missing: a gap graft was scheduled")
+	}
+}
