@@ -139,7 +139,7 @@ func TestCopyRoundALossDoesNotRaiseTheGraftTimeout(t *testing.T) {
 // or two, not at the next PullInterval.
 func TestUnansweredGraftsStartAPullRound(t *testing.T) {
 	cfg := DefaultConfig()
-	const warm = 5 // ticks before the window: no regular round due in it (checked below)
+	const warm = 8 // ticks before the window: no regular round due in it (checked below)
 	// nextHello is how many ticks after the window opens peer 3 sends its
 	// next pull hello (-1: none within 2 PullIntervals).
 	nextHello := func(withIHave bool) int {
