@@ -45,9 +45,10 @@
 // Between signed alives a member sends hash-chain heartbeats that
 // receivers check with a hash, not a signature (heartbeat.go), so steady
 // membership costs no ed25519 verification and no certificate bytes.
-// Relays can be batched per tick (AliveBatch) and confined to a rotating
-// neighbour set (AliveNeighbours); both are off by default until tree
-// links are made symmetric (relaybatch.go says why).
+// Relays are batched per tick (AliveBatch) and flooded over a rotating
+// set of AliveNeighbours peers, and pull sends most hellos to push-tree
+// neighbours, so that a peer keeps streams with a few peers rather than
+// with every member (relaybatch.go says why and what it measured).
 //
 // Election (package election) picks one leader per org, never one far
 // behind; a follower that learns the orderer's height (HeightWatcher)

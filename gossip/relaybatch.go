@@ -40,25 +40,17 @@ import (
 // entropy heals it). A received batch is read item by item with the same
 // checks as a lone alive or heartbeat, at most maxBatchItems of each kind.
 //
-// Off by default for now (AliveBatch 0): at 100 peers, 100 KiB blocks at
-// 5/s, batches of one tick cut membership messages by ~85% and the timed
-// CPU by ~10%, but the last peer got each block later (time-to-last p50
-// 130-320 ms one by one, 580-940 ms batched, in runs on the same shared
-// machine against the parent commit) with 3-10% of deliveries by pull
-// instead of ~0.3%. The harness shows why (100 peers bootstrapping at
-// once, 40 blocks: 254 of 4,000 deliveries by pull batched, 0 one by
-// one): six late joiners got every block by pull, each with its own 4
-// eager and 3 lazy neighbours but in nobody's eager set. Batched news
-// converges a few ticks slower, trees are drawn over the partial views of
-// the first ticks, and a tree link is one-sided (a peer does not take
-// the peers that picked it as neighbours), so the last to join are
-// nobody's child. The cause was narrower: a joiner's link request reached
-// peers that did not know it yet and was dropped. Such requests are now
-// kept until the requester's alive arrives (tree.go, notePendingLink);
-// with that, two paired 100-peer runs batched gave p50/p99 292/811 and
-// 347/1138 ms against 837/1341 and 244/774 one by one, at 9.2-9.5 against
-// 10.1-12.2 CPU s: no longer clearly worse, but too few runs to switch the
-// default; the early first sync did not help.
+// On by default (AliveBatch 1) since the link-request fix below. Before
+// it, at 100 peers, 100 KiB blocks at 5/s, batches of one tick cut
+// membership messages by ~85% and the timed CPU by ~10%, but the last
+// peer got each block later (time-to-last p50 130-320 ms one by one,
+// 580-940 ms batched) with 3-10% of deliveries by pull instead of ~0.3%.
+// The harness showed why (100 peers bootstrapping at once, 40 blocks: 254
+// of 4,000 deliveries by pull batched, 0 one by one): six late joiners got
+// every block by pull, each with its own 4 eager and 3 lazy neighbours but
+// in nobody's eager set. A joiner's link request reached peers that did
+// not know it yet and was dropped; such requests are now kept until the
+// requester's alive arrives (tree.go, notePendingLink).
 
 // maxBatchItems bounds the alives, and separately the heartbeats, of one
 // batch we send, and how many of each we read from a received one.
@@ -253,11 +245,13 @@ func (p *Peer) handleMembershipBatch(from identity.PKIID, b *pb.MembershipBatch)
 // SyncInterval. At start-up the set is drawn afresh each time the live
 // view doubles, or every peer's set would be the first peers to join.
 //
-// Off by default for now: it bounds the streams membership opens (pairs
-// with a stream in one 100-peer bench run: 4,930 -> ~3,600; the rest are
-// opened by pull hellos to random peers, 2,000+ of them, then grafts and
-// sync requests), but one of four such runs delivered nothing to 2 peers
-// (delivery 0.98, 7 leader takeovers), which is not explained yet.
+// On by default (AliveNeighbours 3, with pull's hellos to tree neighbours,
+// pull.Config.FarPeers): in 100-peer bench runs the pairs with a stream
+// fell from ~4,900 to ~1,700, the timed CPU from 10.5-16.7 s to 6.6-7.1 s
+// and the p99 time to the last peer from 888-3,054 ms to 215-556 ms (four
+// paired runs on a quiet machine). One earlier run with 6 neighbours, before
+// the link-request fix, left 2 peers without blocks (delivery 0.98, 7
+// leader takeovers), never reproduced since (0 of 15 runs with 3 or 6).
 
 // relayNeighbours returns the neighbour set kept up to date, or nil
 // when batches go to AliveFanout random live peers instead.
