@@ -31,6 +31,7 @@ func (p *Peer) initEngines() error {
 		if p.pull, err = pull.New(p.cfg.Pull, p.self.ID, p.rng, p); err != nil {
 			return fmt.Errorf("pull engine: %w", err)
 		}
+		p.pull.SetSubTicks(p.cfg.TreeResolution) // pull's fine timers share the tree's sub-tick clock
 	}
 	ecfg := p.cfg.Election
 	if ecfg.Org == "" {
@@ -142,6 +143,7 @@ func (p *Peer) stepOther(from identity.PKIID, org string, env *pb.Envelope, msg 
 		if p.pull == nil {
 			return
 		}
+		p.pull.Advance(p.subInTick()) // time what the message starts from now
 		outs, got := p.pull.Step(from, msg)
 		p.sendPull(outs)
 		for _, r := range got {
@@ -170,6 +172,35 @@ func (p *Peer) handleLeadership(from identity.PKIID, org string, env *pb.Envelop
 	p.elect.Step(from, lm)
 	p.checkLeader()
 }
+
+// Wake moves the clock to sub-tick k of the current tick (0 <= k <
+// Config.TreeResolution) and runs every timer due by then: the tree's
+// (SubTick) and the pull engine's (the request after the digests, re-asks,
+// state hedges, catch-up). A caller that ticks every TickInterval calls
+// Wake(k) at k/TreeResolution of the way to the next tick, and need not
+// call it while NextWake reports nothing pending.
+func (p *Peer) Wake(k int) {
+	p.SubTick(k)
+	if p.pull != nil {
+		p.sendPull(p.pull.SubTick(p.subInTick()))
+	}
+}
+
+// NextWake reports the sub-tick of the current tick at which the earliest
+// pending tree or pull timer falls due (the caller then calls Wake with
+// it), or false when none falls due before the next tick.
+func (p *Peer) NextWake() (k int, ok bool) {
+	k, ok = p.NextTreeDeadline()
+	if p.pull != nil {
+		if kp, okp := p.pull.NextDeadline(); okp && (!ok || kp < k) {
+			k, ok = max(kp, p.subInTick()), true
+		}
+	}
+	return k, ok
+}
+
+// subInTick is the tree clock's sub-tick within the current tick.
+func (p *Peer) subInTick() int { return int(p.TreeNow() - p.now*p.resolution()) }
 
 // onCommitted tells the engines the ledger grew.
 func (p *Peer) onCommitted() {

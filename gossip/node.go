@@ -286,7 +286,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.publishStatus() // before the commit events go out: a reader sees a status at least as new
 		n.flush()
 		n.steerOrderer(ctx)
-		n.tree.arm(n.peer.NextTreeDeadline())
+		n.tree.arm(n.peer.NextWake())
 	}
 }
 
@@ -305,14 +305,14 @@ func (n *Node) tick(now time.Time) error {
 	return nil
 }
 
-// subTick runs the tree timers due at this sub-tick, after stepping the
+// subTick runs the tree and pull timers due at this sub-tick, after stepping the
 // envelopes already waiting, as tick does and for the same reason.
 func (n *Node) subTick() error {
 	n.tree.fired()
 	if err := n.drainIncoming(); err != nil {
 		return err
 	}
-	n.peer.SubTick(n.tree.subNow())
+	n.peer.Wake(n.tree.subNow())
 	return nil
 }
 
@@ -412,9 +412,9 @@ func (n *Node) connectBootstrap(ctx context.Context, ep string, out chan<- comm.
 	}
 }
 
-// treeTimer wakes the Node for the Peer's tree timers between ticks
-// (Config.TreeResolution sub-ticks per tick): armed only while the Peer
-// reports a deadline before the next tick, so that an idle Node wakes
+// treeTimer wakes the Node for the Peer's tree and pull timers between
+// ticks (Config.TreeResolution sub-ticks per tick): armed only while the
+// Peer reports a deadline before the next tick (NextWake), so that an idle Node wakes
 // once per tick, as without sub-ticks.
 type treeTimer struct {
 	res    int

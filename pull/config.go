@@ -36,6 +36,11 @@ type Config struct {
 	// the first; later, they were lost). Digests arriving after the request
 	// still serve re-asks. 0 waits out DigestWait (Fabric).
 	DigestGrace int
+	// DigestGraceSub, when above 0 and shorter, is the DigestGrace wait in
+	// the caller's sub-ticks (see Engine.SetSubTicks): the request goes out
+	// within a sub-tick of the first digest's round trip, not at the next
+	// tick. Ignored at one sub-tick per tick.
+	DigestGraceSub int
 	// NonceTTL is how many ticks a nonce stays valid, on both sides.
 	NonceTTL int
 	// MaxRanges caps the ranges read from or written into one digest or
@@ -76,6 +81,19 @@ type Config struct {
 	// then costs a round). It must be below NonceTTL, since the other
 	// responder serves only within its digest's lifetime.
 	ReaskAfter int
+	// ReaskAfterSub, when above 0 and shorter, is the starting ReaskAfter
+	// deadline in sub-ticks (see Engine.SetSubTicks); for pull re-asks and
+	// state hedges alike, it then follows the answers' measured round trip
+	// (plus a sub-tick of rounding), as ReaskAfter does in ticks. Ignored at
+	// one sub-tick per tick.
+	ReaskAfterSub int
+	// CatchUpPeers, when above 0, lets a peer that is behind (a live peer
+	// advertises two blocks or more above our height) ask the range right
+	// above its height directly, of this many holders at once, instead of
+	// waiting for a hello/digest round trip; once all of them are late
+	// (the state answers' deadline, see ReaskAfter) it asks as many others.
+	// One range of at most BatchSize blocks at a time. 0: off (Fabric).
+	CatchUpPeers int
 	// PullOnStart makes an engine start a pull round at its first tick
 	// (or the first with a live peer), instead of at a random tick of the
 	// first PullInterval: a restarted peer missed what was cut while it was
@@ -94,7 +112,8 @@ func DefaultConfig() Config {
 		FarRounds:              10,      // ... every 10 s goes to anybody: at 100 peers random hellos had opened a stream to every member within seconds
 		DigestWindow:           128,     // a digest of a contiguous window is two ranges, so a wide one is free on the wire
 		DigestWait:             3,       // 300 ms: three round trips on a LAN; usually all digests arrive before
-		DigestGrace:            1,       // a lost hello or digest costs 0-100 ms, not DigestWait
+		DigestGrace:            1,       // a lost hello or digest costs 0-100 ms, not DigestWait ...
+		DigestGraceSub:         1,       // ... and 0-20 ms with gossip's 20 ms sub-ticks: digests come within a round trip of each other
 		NonceTTL:               20,      // 2 s: covers digest wait plus request and response on a slow link
 		MaxRanges:              64,      // a digest fragmented beyond this is a sign of abuse, not of holes
 		MaxBlocksPerResponse:   64,      // one responder covers a window-sized gap in two rounds
@@ -108,6 +127,8 @@ func DefaultConfig() Config {
 		MaxCooldown:            3000,    // 5 min: a persistent liar is asked about once per 5 minutes
 		MaxServed:              1024,    // one digest per requesting peer; bounds memory against many peers
 		ReaskAfter:             1,       // 100-200 ms: a LAN answer takes milliseconds (sim, two 80 ms regions: no extra bytes)
+		ReaskAfterSub:          2,       // 40 ms to start with (sub-ticks of 20 ms), then the measured round trip: a LAN answers in ~30 ms
+		CatchUpPeers:           2,       // a restarted or lagging peer asks two holders for the next range at once: a lost answer costs nothing
 		PullOnStart:            true,    // a restarted peer missed what was cut while it was down: ask at once (3 hellos)
 	}
 }
@@ -131,6 +152,9 @@ func FabricConfig() Config {
 	c.DigestGrace = 0             // Fabric waits out DigestWaitTime
 	c.ReaskAfter = 0              // Fabric asks each digest item once per round
 	c.PullOnStart = false         // Fabric's first pull comes on its PullInterval timer
+	c.DigestGraceSub = 0          // Fabric's timers are whole ticks ...
+	c.ReaskAfterSub = 0           // ...
+	c.CatchUpPeers = 0            // Fabric learns what to ask from digests (or state transfer beyond 10 blocks)
 	return c
 }
 
@@ -172,6 +196,10 @@ func (c Config) Validate() error {
 		return bad("need 1 <= BaseCooldown (%d) <= MaxCooldown (%d)", c.BaseCooldown, c.MaxCooldown)
 	case c.MaxServed < 1:
 		return bad("MaxServed must be at least 1")
+	case c.DigestGraceSub < 0 || c.ReaskAfterSub < 0:
+		return bad("DigestGraceSub %d, ReaskAfterSub %d: must be >= 0 (0: whole ticks)", c.DigestGraceSub, c.ReaskAfterSub)
+	case c.CatchUpPeers < 0:
+		return bad("CatchUpPeers %d: must be >= 0 (0 disables direct catch-up)", c.CatchUpPeers)
 	case c.ReaskAfter < 0 || c.ReaskAfter >= c.NonceTTL:
 		return bad("ReaskAfter %d: need 0 (off) <= ReaskAfter < NonceTTL (%d)", c.ReaskAfter, c.NonceTTL)
 	}

@@ -2,6 +2,7 @@ package pull
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/blockgossip/blockgossip/identity"
@@ -78,6 +79,7 @@ type Stats struct {
 	StateRequestsSent, StateHedges, StateBlocksServed           uint64
 	PullBlocksReceived, StateBlocksReceived                     uint64
 	StateTimeouts, Strikes, Dropped                             uint64
+	CatchUpRequests                                             uint64 // state requests of the range right above our height (CatchUpPeers)
 }
 
 // Engine runs pull and state transfer for one peer. It is not safe for
@@ -89,14 +91,18 @@ type Engine struct {
 	store Store
 
 	now      int                           // logical ticks since New
+	res      int                           // sub-ticks per tick (SetSubTicks)
+	sub      int                           // fine clock: sub-ticks since New (now*res + the sub-tick within the tick)
+	best     uint64                        // greatest height a live peer advertises
+	soon     bool                          // PullSoon between ticks: start a round at the next sub-tick
 	peers    map[identity.PKIID]*peerState // live and recently live peers
 	live     []identity.PKIID              // this tick's live peers, in the caller's order
 	nextPull int                           // tick of the next pull round
 	nRounds  int                           // rounds started (every FarRounds-th is a far round)
 	startup  bool                          // PullOnStart: pull as soon as a peer is live
 	ticking  bool                          // inside Tick (see sentAt)
-	reaskT   reaskTimer                    // when an unanswered pull request is re-asked
-	stateT   reaskTimer                    // when an unanswered state request is hedged
+	reaskT   reaskTimer                    // when an unanswered pull request is re-asked (sub-ticks)
+	stateT   reaskTimer                    // when an unanswered state request is hedged (sub-ticks)
 
 	rounds  map[uint64]*round         // our pull rounds, by nonce
 	pending map[uint64]int            // block -> tick its pull request expires
@@ -116,8 +122,9 @@ func New(cfg Config, self identity.PKIID, rng *rand.Rand, store Store) (*Engine,
 	if rng == nil || store == nil {
 		return nil, fmt.Errorf("%w: rng and store are required", ErrInvalidConfig)
 	}
-	return &Engine{
+	e := &Engine{
 		cfg:      cfg,
+		res:      1,
 		self:     self,
 		rng:      rng,
 		store:    store,
@@ -128,9 +135,37 @@ func New(cfg Config, self identity.PKIID, rng *rand.Rand, store Store) (*Engine,
 		pending:  make(map[uint64]int),
 		served:   make(map[identity.PKIID]served),
 		states:   make(map[uint64]*stateReq),
-		reaskT:   newReaskTimer(cfg.ReaskAfter, cfg.NonceTTL-1),
-		stateT:   newReaskTimer(cfg.ReaskAfter, cfg.StateTimeout-1),
-	}, nil
+	}
+	e.SetSubTicks(1)
+	return e, nil
+}
+
+// SetSubTicks tells the engine that its caller runs it on a clock of res
+// sub-ticks per tick (gossip: Config.TreeResolution): the caller calls
+// SubTick(k) at k/res of the way to the next tick while NextDeadline
+// reports a timer due, and Advance(k) before it steps a message that
+// arrived then. The fine timers (DigestGraceSub, ReaskAfterSub, state
+// hedging, PullSoon) then fall due within the tick; intervals, nonce
+// lifetimes and cooldowns stay in ticks. res 1 (the default) keeps every
+// timer on whole ticks. Call it before the first Tick.
+func (e *Engine) SetSubTicks(res int) {
+	e.res = max(res, 1)
+	e.sub = e.now * e.res
+	c := e.cfg
+	e.reaskT = newReaskTimer(subFloor(c.ReaskAfter, c.ReaskAfterSub, e.res), (c.NonceTTL-1)*e.res)
+	e.stateT = newReaskTimer(subFloor(c.ReaskAfter, c.ReaskAfterSub, e.res), (c.StateTimeout-1)*e.res)
+}
+
+// subFloor converts ticks to sub-ticks at resolution res, shortened to sub
+// when sub is above zero and shorter; 0 ticks stays 0 (off).
+func subFloor(ticks, sub, res int) int {
+	if ticks == 0 {
+		return 0
+	}
+	if sub > 0 && res > 1 {
+		return min(ticks*res, sub)
+	}
+	return ticks * res
 }
 
 // Tick advances logical time by one tick. live lists the members currently
@@ -138,6 +173,7 @@ func New(cfg Config, self identity.PKIID, rng *rand.Rand, store Store) (*Engine,
 // returns the messages to send: pull hellos and requests, state requests.
 func (e *Engine) Tick(live []PeerInfo) []Out {
 	e.now++
+	e.sub = e.now * e.res
 	e.ticking = true
 	defer func() { e.ticking = false }()
 	e.updatePeers(live)
@@ -145,6 +181,82 @@ func (e *Engine) Tick(live []PeerInfo) []Out {
 	out = append(out, e.tickPull()...)
 	out = append(out, e.tickState()...)
 	return out
+}
+
+// Advance moves the fine clock to sub-tick k of the current tick (see
+// SetSubTicks; a larger k is taken as the tick's last sub-tick, and the
+// clock never goes back) without running timers: a caller that steps a
+// message at sub-tick k first tells the engine the time.
+func (e *Engine) Advance(k int) {
+	if k >= 0 {
+		e.sub = max(e.sub, e.now*e.res+min(k, e.res-1))
+	}
+}
+
+// SubTick moves the fine clock to sub-tick k of the current tick and runs
+// the timers due by then: requests whose digest grace is over, re-asks,
+// state hedges, catch-up and a round brought forward by PullSoon. It
+// returns the messages to send. With SetSubTicks(1) there is nothing for
+// it to do that Tick does not.
+func (e *Engine) SubTick(k int) []Out {
+	e.Advance(k)
+	var out []Out
+	for _, nonce := range sortedKeys(e.rounds) {
+		r := e.rounds[nonce]
+		switch {
+		case !r.requested && e.graceOver(r):
+			out = append(out, e.request(r)...)
+		case r.requested && e.cfg.ReaskAfter > 0:
+			out = append(out, e.reask(r)...)
+		}
+	}
+	if e.soon && !e.pulling() {
+		e.soon = false
+		e.nextPull = e.now + e.cfg.PullInterval
+		out = append(out, e.startRound()...)
+	}
+	out = append(out, e.hedge()...)
+	return append(out, e.catchUp(span{})...)
+}
+
+// NextDeadline reports the sub-tick of the current tick at which the
+// earliest fine timer falls due (the caller then calls SubTick with it),
+// or false when none falls due before the next tick. A timer already due
+// gives the clock's current sub-tick.
+func (e *Engine) NextDeadline() (k int, ok bool) {
+	if e.res <= 1 {
+		return 0, false
+	}
+	next := math.MaxInt
+	if e.soon {
+		next = e.sub + 1
+	}
+	grace := subFloor(e.cfg.DigestGrace, e.cfg.DigestGraceSub, e.res)
+	for _, r := range e.rounds {
+		switch {
+		case !r.requested && grace > 0 && r.firstAt >= 0:
+			next = min(next, r.firstAt+grace)
+		case r.requested && e.cfg.ReaskAfter > 0:
+			for _, a := range r.assigned {
+				if !a.late {
+					next = min(next, a.sent+e.reaskT.ticks())
+				}
+			}
+		}
+	}
+	if e.cfg.ReaskAfter > 0 {
+		h := e.store.Height()
+		for _, s := range e.states {
+			if !s.hedged && s.start <= h && h < s.end || s.catchUp && !s.reasked {
+				next = min(next, s.sent+e.stateT.ticks())
+			}
+		}
+	}
+	start := e.now * e.res
+	if next >= start+e.res {
+		return 0, false
+	}
+	return max(next, e.sub) - start, true
 }
 
 // Step handles one message from peer from. It returns the messages to send
@@ -188,13 +300,15 @@ func (e *Engine) OnCommitted(height uint64) {
 	e.digest.valid = false
 }
 
-// PullSoon brings the next pull round forward to the next tick, unless a
+// PullSoon brings the next pull round forward to the next tick (with
+// sub-ticks, when called between ticks, the next sub-tick), unless a
 // round is already under way: the caller knows it is behind (a gap in its
 // reorder buffer, or peers advertising a greater height) and should not
 // wait out PullInterval. The regular rounds keep their rhythm afterwards.
 func (e *Engine) PullSoon() {
 	if !e.pulling() && e.nextPull > e.now+1 {
 		e.nextPull = e.now + 1
+		e.soon = e.res > 1 && !e.ticking // between ticks: at the next sub-tick
 	}
 }
 

@@ -167,6 +167,7 @@ func TestReadSpans(t *testing.T) {
 func TestPullSpreadsRequests(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullOnStart = false // the round comes within PullInterval
+	cfg.CatchUpPeers = 0    // pull only: catch-up would ask the range too
 	e, _ := newTestEngine(t, cfg, 100)
 	live := []PeerInfo{{ID: pid(1), Height: 160}, {ID: pid(2), Height: 160}, {ID: pid(3), Height: 160}}
 	var hellos []Out
@@ -212,6 +213,7 @@ func TestPullSpreadsRequests(t *testing.T) {
 func TestPullSoonBringsTheRoundForward(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullInterval = 50
+	cfg.CatchUpPeers = 0 // pull only: catch-up would ask the range too
 	e, _ := newTestEngine(t, cfg, 0)
 	live := []PeerInfo{{ID: pid(1), Height: 5}, {ID: pid(2), Height: 5}}
 	hellos := func(outs []Out) int {

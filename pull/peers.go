@@ -16,7 +16,7 @@ type peerState struct {
 // updatePeers records this tick's live list, striking a peer whose height
 // went down within one incarnation.
 func (e *Engine) updatePeers(live []PeerInfo) {
-	e.live = e.live[:0]
+	e.live, e.best = e.live[:0], 0
 	for _, info := range live {
 		if info.ID == e.self {
 			continue
@@ -39,6 +39,7 @@ func (e *Engine) updatePeers(live []PeerInfo) {
 		}
 		p.height, p.incarnation, p.lastSeen, p.near = info.Height, info.Incarnation, e.now, info.Near
 		e.live = append(e.live, info.ID)
+		e.best = max(e.best, p.height)
 	}
 	for id, p := range e.peers { // forget peers gone longer than any cooldown
 		if p.lastSeen < e.now-e.cfg.MaxCooldown {

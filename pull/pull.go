@@ -16,7 +16,7 @@ type round struct {
 	started   int
 	asked     map[identity.PKIID]bool // hello sent, digest not yet in
 	digests   []digest                // in arrival order, shuffled when requesting
-	firstAt   int                     // tick the first digest came in (-1: none yet)
+	firstAt   int                     // sub-tick the first digest came in (-1: none yet)
 	requested bool
 	assigned  map[identity.PKIID]*ask   // requests sent, answer not yet in
 	requests  map[identity.PKIID]int    // requests sent per responder
@@ -26,7 +26,7 @@ type round struct {
 // ask is a request in flight: the blocks asked of one responder.
 type ask struct {
 	blocks map[uint64]bool // asked, not yet in
-	sent   int             // first whole tick it was out (sentAt)
+	sent   int             // sub-tick it was out (sentAt)
 	late   bool            // ReaskAfter passed: its blocks were re-asked or freed
 }
 
@@ -44,8 +44,7 @@ func (e *Engine) tickPull() []Out {
 		switch {
 		case e.now >= r.started+e.cfg.NonceTTL || (r.requested && len(r.assigned) == 0):
 			delete(e.rounds, nonce)
-		case !r.requested && (e.now >= r.started+e.cfg.DigestWait ||
-			e.cfg.DigestGrace > 0 && r.firstAt >= 0 && e.now >= r.firstAt+e.cfg.DigestGrace):
+		case !r.requested && (e.now >= r.started+e.cfg.DigestWait || e.graceOver(r)):
 			out = append(out, e.request(r)...)
 		case r.requested && e.cfg.ReaskAfter > 0:
 			out = append(out, e.reask(r)...)
@@ -57,6 +56,7 @@ func (e *Engine) tickPull() []Out {
 		}
 	}
 	if e.now >= e.nextPull || e.startup {
+		e.soon = false
 		e.nextPull = e.now + e.cfg.PullInterval
 		hellos := e.startRound()
 		if e.startup && len(hellos) > 0 { // keep peers' regular rounds spread over the interval
@@ -66,6 +66,13 @@ func (e *Engine) tickPull() []Out {
 		out = append(out, hellos...)
 	}
 	return out
+}
+
+// graceOver reports whether round r's DigestGrace (DigestGraceSub) after
+// its first digest is over.
+func (e *Engine) graceOver(r *round) bool {
+	grace := subFloor(e.cfg.DigestGrace, e.cfg.DigestGraceSub, e.res)
+	return grace > 0 && r.firstAt >= 0 && e.sub >= r.firstAt+grace
 }
 
 func (e *Engine) startRound() []Out {
@@ -99,7 +106,7 @@ func (e *Engine) onDigest(from identity.PKIID, d *pb.PullDigest) []Out {
 		r.digests = append(r.digests, digest{from, ss}) // after the request: a re-ask candidate
 	}
 	if r.firstAt < 0 {
-		r.firstAt = e.now
+		r.firstAt = e.sub
 	}
 	if len(r.asked) > 0 || r.requested {
 		return nil
@@ -213,7 +220,7 @@ func (e *Engine) onPullResponse(from identity.PKIID, resp *pb.PullResponse) []Re
 		return nil
 	}
 	delete(r.assigned, from)
-	e.reaskT.answered(e.now - a.sent + 1)
+	e.reaskT.answered(e.sub - a.sent + 1)
 	asked := a.blocks
 	var got []Received
 	for _, b := range resp.GetBlocks() {

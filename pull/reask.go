@@ -5,7 +5,7 @@ import "slices"
 // Re-asking lost pull requests: a request or its answer lost costs a few
 // ticks and one request to another responder, not a round.
 
-// reaskTimer is how many whole ticks a request may go unanswered before
+// reaskTimer is how many sub-ticks (see SetSubTicks) a request may go unanswered before
 // it is asked again elsewhere (a pull request re-asked, a state request
 // hedged): ReaskAfter, raised at once to fit an answer that took longer (a
 // slow link, a big response: asking again was needless), then back down by
@@ -22,10 +22,10 @@ func newReaskTimer(base, limit int) reaskTimer {
 	return reaskTimer{base: base, max: max(limit, base), fp: base * 16}
 }
 
-// ticks is the current deadline, in whole ticks.
+// ticks is the current deadline, in sub-ticks (whole ticks at resolution 1).
 func (t *reaskTimer) ticks() int { return (t.fp + 15) / 16 }
 
-// answered records an answer that needed a deadline of need whole ticks.
+// answered records an answer that needed a deadline of need sub-ticks.
 func (t *reaskTimer) answered(need int) {
 	if t.base == 0 {
 		return // re-asking is off
@@ -40,14 +40,15 @@ func (t *reaskTimer) answered(need int) {
 	}
 }
 
-// sentAt stamps a request sent now: a request sent between two ticks
-// (from Step) counts from the next tick, so that every request gets at
-// least ReaskAfter whole ticks to be answered.
+// sentAt stamps a request sent now, on the fine clock: at resolution 1, a
+// request sent between two ticks (from Step) counts from the next tick, so
+// that every request gets at least ReaskAfter whole ticks to be answered;
+// with sub-ticks the caller has Advanced the clock to the sub-tick it is in.
 func (e *Engine) sentAt() int {
-	if e.ticking {
-		return e.now
+	if e.ticking || e.res > 1 {
+		return e.sub
 	}
-	return e.now + 1
+	return e.sub + 1
 }
 
 // reask handles round r's requests that went reaskT.ticks() without an
@@ -64,7 +65,7 @@ func (e *Engine) sentAt() int {
 func (e *Engine) reask(r *round) []Out {
 	var lost []uint64
 	for id, a := range r.assigned {
-		if a.late || e.now < a.sent+e.reaskT.ticks() {
+		if a.late || e.sub < a.sent+e.reaskT.ticks() {
 			continue
 		}
 		a.late = true
@@ -133,7 +134,8 @@ func (e *Engine) reask(r *round) []Out {
 		}
 	}
 	if freed && !e.pulling() {
-		e.nextPull = min(e.nextPull, e.now) // tickPull starts it this very tick
+		e.nextPull = min(e.nextPull, e.now) // tickPull starts it this very tick ...
+		e.soon = !e.ticking && e.res > 1    // ... or SubTick this very sub-tick
 	}
 	return e.sendAsks(r, asks)
 }

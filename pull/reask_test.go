@@ -16,9 +16,12 @@ import (
 // harnessConfig is DefaultConfig for the harness, which delivers a message
 // a tick after it is sent: an answer takes two ticks, where a LAN takes
 // milliseconds, so re-asking after one whole tick would re-ask everything.
+// Catch-up is off: these tests are about pull rounds (catchup_test.go has
+// the direct asks, which would fetch the range first).
 func harnessConfig() Config {
 	cfg := DefaultConfig()
 	cfg.ReaskAfter = 2
+	cfg.CatchUpPeers = 0
 	return cfg
 }
 
@@ -91,7 +94,9 @@ func TestRestartPullsAtFirstTick(t *testing.T) {
 // first tick that lists one, even with an empty ledger (a peer that
 // crashed before its first commit).
 func TestStartupPullWaitsForLivePeers(t *testing.T) {
-	e, _ := newTestEngine(t, DefaultConfig(), 40)
+	cfg := DefaultConfig()
+	cfg.CatchUpPeers = 0 // pull only: catch-up would ask the range too
+	e, _ := newTestEngine(t, cfg, 40)
 	if outs := e.Tick(nil); len(outs) != 0 {
 		t.Fatalf("%d messages with no live peer", len(outs))
 	}
@@ -102,7 +107,7 @@ func TestStartupPullWaitsForLivePeers(t *testing.T) {
 	if e.startup {
 		t.Fatal("still in start-up after a round started")
 	}
-	e, _ = newTestEngine(t, DefaultConfig(), 0)
+	e, _ = newTestEngine(t, cfg, 0)
 	if outs := e.Tick(live); len(outs) != 3 {
 		t.Fatalf("empty ledger: %d messages at the first tick, want 3 hellos", len(outs))
 	}
@@ -313,6 +318,7 @@ func TestNeedlessReasksStop(t *testing.T) {
 func TestLostDigestDoesNotHoldTheRound(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.DigestWait = 5
+	cfg.CatchUpPeers = 0 // pull only: catch-up would ask the range too
 	e, _ := newTestEngine(t, cfg, 100)
 	live := []PeerInfo{{ID: pid(1), Height: 160}, {ID: pid(2), Height: 160}, {ID: pid(3), Height: 160}}
 	hellos := e.Tick(live) // PullOnStart: a round at the first tick

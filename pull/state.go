@@ -11,23 +11,30 @@ import (
 type stateReq struct {
 	peer       identity.PKIID
 	start, end uint64
-	sent       int // first whole tick it was out (sentAt)
-	deadline   int
+	sent       int  // sub-tick it was out (sentAt)
+	deadline   int  // tick
 	hedged     bool // asked again elsewhere (or is itself the second ask)
+	catchUp    bool // one of catchUp's asks of the range right above our height
+	reasked    bool // catchUp asked its range again after it went unanswered
 }
 
 // tickState times out overdue requests (a strike for the peer; the range
 // is asked elsewhere at once), hedges the request that blocks our next
 // commit, and tops the pipeline up.
 func (e *Engine) tickState() []Out {
+	h := e.store.Height()
 	for _, nonce := range sortedKeys(e.states) {
 		if s := e.states[nonce]; e.now >= s.deadline {
 			delete(e.states, nonce)
+			if s.catchUp && s.end <= h {
+				continue // its twin served the range: a lost message, not a silent peer
+			}
 			e.stats.StateTimeouts++
 			e.strike(s.peer)
 		}
 	}
-	return append(e.hedge(), e.planState(span{})...)
+	out := append(e.hedge(), e.planState(span{})...)
+	return append(out, e.catchUp(span{})...)
 }
 
 // hedge asks a second peer for the range holding our next block to commit
@@ -39,13 +46,13 @@ func (e *Engine) tickState() []Out {
 // by one; without it (Fabric), half StateTimeout and a free slot.
 func (e *Engine) hedge() []Out {
 	h := e.store.Height()
-	late, slots := e.cfg.StateTimeout/2, e.cfg.MaxInFlight
+	late, slots := e.cfg.StateTimeout/2*e.res, e.cfg.MaxInFlight
 	if e.cfg.ReaskAfter > 0 {
 		late, slots = e.stateT.ticks(), e.cfg.MaxInFlight+1
 	}
 	for _, nonce := range sortedKeys(e.states) {
 		s := e.states[nonce]
-		if s.hedged || h < s.start || h >= s.end || e.now < s.sent+late || len(e.states) >= slots {
+		if s.hedged || h < s.start || h >= s.end || e.sub < s.sent+late || len(e.states) >= slots {
 			continue
 		}
 		peer, ok := e.pickStatePeer(h, s.peer)
@@ -62,7 +69,8 @@ func (e *Engine) hedge() []Out {
 // askState records a state request for [start, end) to peer and returns it.
 func (e *Engine) askState(peer identity.PKIID, start, end uint64, hedged bool) Out {
 	nonce := e.newNonce()
-	e.states[nonce] = &stateReq{peer, start, end, e.sentAt(), e.now + e.cfg.StateTimeout, hedged}
+	e.states[nonce] = &stateReq{peer: peer, start: start, end: end, sent: e.sentAt(),
+		deadline: e.now + e.cfg.StateTimeout, hedged: hedged}
 	e.stats.StateRequestsSent++
 	return Out{peer, &pb.GossipMessage{Content: &pb.GossipMessage_StateRequest{
 		StateRequest: &pb.StateRequest{Nonce: nonce, Range: &pb.BlockRange{Start: start, End: end}}}}}
@@ -190,7 +198,7 @@ func (e *Engine) onStateResponse(from identity.PKIID, resp *pb.StateResponse) ([
 		return nil, nil
 	}
 	delete(e.states, resp.GetNonce())
-	e.stateT.answered(e.now - s.sent + 1)
+	e.stateT.answered(e.sub - s.sent + 1)
 	advertised := uint64(0)
 	if p := e.peers[from]; p != nil {
 		advertised = p.height
@@ -216,5 +224,6 @@ func (e *Engine) onStateResponse(from identity.PKIID, resp *pb.StateResponse) ([
 		e.clear(from)
 	}
 	e.stats.StateBlocksReceived += uint64(len(got))
-	return e.planState(span{s.start, next}), got
+	skip := span{s.start, next}
+	return append(e.planState(skip), e.catchUp(skip)...), got
 }

@@ -220,7 +220,7 @@ func (w *world) handle(e event) error {
 			return nil // crashed, or re-armed for another time
 		}
 		w.subAt[e.to] = 0
-		n.p.SubTick(w.subNow(int(e.to)))
+		n.p.Wake(w.subNow(int(e.to)))
 		w.collect(int(e.to))
 	case evCut:
 		return w.cut()
@@ -331,22 +331,22 @@ func (w *world) subNow(i int) int {
 	return int(min(k, res-1))
 }
 
-// catchUp moves peer i's tree clock to now (running any timer due, which
+// catchUp moves peer i's tree and pull clocks to now (running any timer due, which
 // its sub-tick event would have run at this same time).
 func (w *world) catchUp(i int) {
 	if w.cfg.TreeResolution > 1 {
-		w.nodes[i].p.SubTick(w.subNow(i))
+		w.nodes[i].p.Wake(w.subNow(i))
 	}
 }
 
-// armSubTick schedules a sub-tick event for peer i's earliest tree timer
+// armSubTick schedules a sub-tick event for peer i's earliest tree or pull timer
 // due before its next tick, unless one is armed for that time or earlier.
 func (w *world) armSubTick(i int) {
 	n := w.nodes[i]
 	if w.cfg.TreeResolution <= 1 || n.p == nil {
 		return
 	}
-	k, ok := n.p.NextTreeDeadline()
+	k, ok := n.p.NextWake()
 	if !ok {
 		return
 	}
