@@ -45,8 +45,11 @@ func (e *Engine) catchUp(skip span) []Out {
 			s.reasked = true
 		}
 	}
-	end := start + 1
-	for limit := min(start+e.cfg.BatchSize, h+e.cfg.Lookahead); end < limit && !e.covered(end); end++ {
+	end := start + 1 // up to a block here or asked by pull (the late asks' range is asked again)
+	for limit := min(start+e.cfg.BatchSize, h+e.cfg.Lookahead); end < limit && !e.store.Have(end); end++ {
+		if _, asked := e.pending[end]; asked {
+			break
+		}
 	}
 	var out []Out
 	for _, id := range e.sample(holders, k) {

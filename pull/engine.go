@@ -80,6 +80,7 @@ type Stats struct {
 	PullBlocksReceived, StateBlocksReceived                     uint64
 	StateTimeouts, Strikes, Dropped                             uint64
 	CatchUpRequests                                             uint64 // state requests of the range right above our height (CatchUpPeers)
+	Rehellos                                                    uint64 // hellos sent again, to other peers, after a round got no digest in time
 }
 
 // Engine runs pull and state transfer for one peer. It is not safe for
@@ -206,6 +207,8 @@ func (e *Engine) SubTick(k int) []Out {
 		switch {
 		case !r.requested && e.graceOver(r):
 			out = append(out, e.request(r)...)
+		case e.helloLate(r):
+			out = append(out, e.helloAgain(r)...)
 		case r.requested && e.cfg.ReaskAfter > 0:
 			out = append(out, e.reask(r)...)
 		}
@@ -236,6 +239,8 @@ func (e *Engine) NextDeadline() (k int, ok bool) {
 		switch {
 		case !r.requested && grace > 0 && r.firstAt >= 0:
 			next = min(next, r.firstAt+grace)
+		case !r.requested && !r.rehello && r.firstAt < 0 && e.cfg.ReaskAfter > 0:
+			next = min(next, r.helloAt+e.reaskT.ticks())
 		case r.requested && e.cfg.ReaskAfter > 0:
 			for _, a := range r.assigned {
 				if !a.late {

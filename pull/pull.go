@@ -17,6 +17,8 @@ type round struct {
 	asked     map[identity.PKIID]bool // hello sent, digest not yet in
 	digests   []digest                // in arrival order, shuffled when requesting
 	firstAt   int                     // sub-tick the first digest came in (-1: none yet)
+	helloAt   int                     // sub-tick the hellos went out
+	rehello   bool                    // no digest in time: hellos sent to other peers (once)
 	requested bool
 	assigned  map[identity.PKIID]*ask   // requests sent, answer not yet in
 	requests  map[identity.PKIID]int    // requests sent per responder
@@ -46,6 +48,8 @@ func (e *Engine) tickPull() []Out {
 			delete(e.rounds, nonce)
 		case !r.requested && (e.now >= r.started+e.cfg.DigestWait || e.graceOver(r)):
 			out = append(out, e.request(r)...)
+		case e.helloLate(r):
+			out = append(out, e.helloAgain(r)...)
 		case r.requested && e.cfg.ReaskAfter > 0:
 			out = append(out, e.reask(r)...)
 		}
@@ -80,7 +84,7 @@ func (e *Engine) startRound() []Out {
 	if len(peers) == 0 {
 		return nil
 	}
-	r := &round{nonce: e.newNonce(), started: e.now, firstAt: -1, asked: make(map[identity.PKIID]bool),
+	r := &round{nonce: e.newNonce(), started: e.now, firstAt: -1, helloAt: e.sentAt(), asked: make(map[identity.PKIID]bool),
 		assigned: make(map[identity.PKIID]*ask), requests: make(map[identity.PKIID]int),
 		reasked: make(map[uint64]identity.PKIID)}
 	e.rounds[r.nonce] = r
@@ -91,6 +95,39 @@ func (e *Engine) startRound() []Out {
 			PullHello: &pb.PullHello{Nonce: r.nonce}}}})
 	}
 	e.stats.HellosSent += uint64(len(out))
+	return out
+}
+
+// helloLate reports whether round r got no digest at all within the
+// answers' deadline (reaskTimer): its hellos or digests were lost, or went
+// to peers that are down (a restarted peer's view still lists them). Only
+// with sub-ticks: at one per tick, DigestWait is about as short.
+func (e *Engine) helloLate(r *round) bool {
+	return e.res > 1 && e.cfg.ReaskAfter > 0 && !r.requested && !r.rehello && r.firstAt < 0 &&
+		e.sub >= r.helloAt+e.reaskT.ticks()
+}
+
+// helloAgain sends round r's hellos, once, to PullPeers other usable peers
+// at random, and gives the round a fresh DigestWait: a restarted peer
+// whose first hellos all failed asks again within a round trip or two,
+// not at its next round.
+func (e *Engine) helloAgain(r *round) []Out {
+	r.rehello = true
+	var ids []identity.PKIID
+	for _, id := range e.usable(0) {
+		if _, asked := r.asked[id]; !asked {
+			ids = append(ids, id)
+		}
+	}
+	var out []Out
+	for _, id := range e.sample(ids, e.cfg.PullPeers) {
+		r.asked[id] = true
+		out = append(out, Out{id, &pb.GossipMessage{Content: &pb.GossipMessage_PullHello{
+			PullHello: &pb.PullHello{Nonce: r.nonce}}}})
+	}
+	r.started = e.now
+	e.stats.HellosSent += uint64(len(out))
+	e.stats.Rehellos += uint64(len(out))
 	return out
 }
 

@@ -1,0 +1,282 @@
+package pull
+
+import (
+	"testing"
+
+	"github.com/blockgossip/blockgossip/identity"
+	"github.com/blockgossip/blockgossip/ledger"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
+
+// Issue 11: pull's timers on the caller's sub-tick clock (SetSubTicks),
+// and catch-up of the range right above our height without a digest
+// round trip. Every test drives one engine by hand at 5 sub-ticks per
+// tick (gossip's default TreeResolution: 20 ms sub-ticks).
+
+const res = 5
+
+// subEngine is an engine at height h over a chain of 200 blocks, on a
+// 5-sub-tick clock.
+func subEngine(t *testing.T, cfg Config, h int) (*Engine, *memStore, *chain) {
+	t.Helper()
+	e, st := newTestEngine(t, cfg, h)
+	c := newChain(1) // the same blocks newTestEngine stored
+	c.extend(200)
+	e.SetSubTicks(res)
+	return e, st, c
+}
+
+func holders(h uint64, ids ...byte) []PeerInfo {
+	var live []PeerInfo
+	for _, i := range ids {
+		live = append(live, PeerInfo{ID: pid(i), Height: h})
+	}
+	return live
+}
+
+func digestFor(h Out, from, to uint64) *pb.GossipMessage {
+	return &pb.GossipMessage{Content: &pb.GossipMessage_PullDigest{PullDigest: &pb.PullDigest{
+		Nonce: h.Msg.GetPullHello().GetNonce(), Ranges: writeSpans([]span{{from, to}})}}}
+}
+
+func only[T any](outs []Out, get func(*pb.GossipMessage) *T) []Out {
+	var got []Out
+	for _, o := range outs {
+		if get(o.Msg) != nil {
+			got = append(got, o)
+		}
+	}
+	return got
+}
+
+func pullRequests(outs []Out) []Out {
+	return only(outs, (*pb.GossipMessage).GetPullRequest)
+}
+
+func stateRequests(outs []Out) []Out {
+	return only(outs, (*pb.GossipMessage).GetStateRequest)
+}
+
+func numbers(ranges []*pb.BlockRange) []uint64 {
+	var ns []uint64
+	for _, rg := range ranges {
+		for n := rg.GetStart(); n < rg.GetEnd(); n++ {
+			ns = append(ns, n)
+		}
+	}
+	return ns
+}
+
+func num(t *testing.T, b *pb.Block) uint64 {
+	hdr, err := ledger.ParseHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hdr.GetNumber()
+}
+
+// pullOnly turns catch-up off, for the tests of pull rounds.
+func pullOnly() Config {
+	cfg := DefaultConfig()
+	cfg.CatchUpPeers = 0
+	return cfg
+}
+
+// With one digest lost, the request goes out DigestGraceSub (one) sub-tick
+// after the first digest, within the tick: NextDeadline says when, and
+// SubTick sends it. On whole ticks it waited for the next tick.
+func TestRequestWithinASubTickOfTheDigests(t *testing.T) {
+	e, _, _ := subEngine(t, pullOnly(), 100)
+	live := holders(160, 1, 2, 3)
+	hellos := e.Tick(live)
+	if len(hellos) != 3 {
+		t.Fatalf("%d hellos at start-up, want 3", len(hellos))
+	}
+	if k, ok := e.NextDeadline(); !ok || k != e.reaskT.ticks() {
+		t.Fatalf("before any digest: deadline %d, %v; want the hello's answer deadline %d", k, ok, e.reaskT.ticks())
+	}
+	e.Advance(1)
+	for _, h := range hellos[:2] { // the third digest is lost
+		if outs, _ := e.Step(h.To, digestFor(h, 40, 160)); len(outs) != 0 {
+			t.Fatalf("requested with a digest missing: %v", outs)
+		}
+	}
+	k, ok := e.NextDeadline()
+	if !ok || k != 2 {
+		t.Fatalf("NextDeadline = %d, %v after the digests at sub-tick 1; want 2, true", k, ok)
+	}
+	reqs := pullRequests(e.SubTick(k))
+	var asked []uint64
+	for _, r := range reqs {
+		asked = append(asked, numbers(r.Msg.GetPullRequest().GetRanges())...)
+	}
+	if len(reqs) != 2 || len(asked) != 60 {
+		t.Fatalf("sub-tick 2: %d requests for %d blocks, want 2 for the 60 missing", len(reqs), len(asked))
+	}
+}
+
+// A lost request or response is re-asked after the measured round trip
+// (plus a sub-tick of rounding), within the tick, of another responder of
+// the round: here the answers take two sub-ticks, so the re-ask goes two
+// sub-ticks after the request, 40 ms where whole ticks took 100-200 ms.
+func TestLostResponseReaskedAfterARoundTrip(t *testing.T) {
+	e, st, c := subEngine(t, pullOnly(), 100)
+	live := holders(160, 1, 2, 3)
+	hellos := e.Tick(live)
+	e.Advance(1)
+	var reqs []Out
+	for _, h := range hellos {
+		outs, _ := e.Step(h.To, digestFor(h, 40, 160))
+		reqs = append(reqs, outs...)
+	}
+	if len(reqs) != 3 {
+		t.Fatalf("%d requests once every digest is in, want 3", len(reqs))
+	}
+	// The first responder answers at sub-tick 2: a round trip of 2 sub-ticks.
+	e.Advance(2)
+	first := reqs[0]
+	var blocks []*pb.Block
+	for _, n := range numbers(first.Msg.GetPullRequest().GetRanges()) {
+		blocks = append(blocks, c.blocks[n])
+	}
+	_, got := e.Step(first.To, &pb.GossipMessage{Content: &pb.GossipMessage_PullResponse{PullResponse: &pb.PullResponse{
+		Nonce: first.Msg.GetPullRequest().GetNonce(), Blocks: blocks}}})
+	for _, r := range got {
+		st.blocks[num(t, r.Block)] = r.Block
+	}
+	k, ok := e.NextDeadline()
+	if !ok || k != 1+e.reaskT.ticks() || k >= res {
+		t.Fatalf("re-ask deadline %d, %v; want sub-tick %d of this tick (request at 1, answers in 2)", k, ok, 1+e.reaskT.ticks())
+	}
+	if outs := e.SubTick(k - 1); len(pullRequests(outs)) != 0 {
+		t.Fatalf("re-asked before the deadline: %v", outs)
+	}
+	var reasked []uint64
+	for _, r := range pullRequests(e.SubTick(k)) {
+		if r.To == reqs[1].To || r.To == reqs[2].To {
+			t.Fatalf("re-asked of a responder whose answer is missing (%v)", r.To)
+		}
+		reasked = append(reasked, numbers(r.Msg.GetPullRequest().GetRanges())...)
+	}
+	want := len(numbers(reqs[1].Msg.GetPullRequest().GetRanges())) + len(numbers(reqs[2].Msg.GetPullRequest().GetRanges()))
+	if len(reasked) == 0 || len(reasked) > want || e.Stats().PullReasks != uint64(len(reasked)) {
+		t.Fatalf("re-asked %d blocks (stats %d); want the missing ones (%d) that the first responder may take",
+			len(reasked), e.Stats().PullReasks, want)
+	}
+}
+
+// A round whose hellos all went unanswered (lost, or to peers that are
+// down) says hello to other peers after a round trip, once, instead of
+// waiting out DigestWait and the next round.
+func TestSilentRoundSaysHelloToOthers(t *testing.T) {
+	e, _, _ := subEngine(t, pullOnly(), 100)
+	live := holders(160, 1, 2, 3, 4, 5, 6)
+	hellos := e.Tick(live)
+	k, ok := e.NextDeadline()
+	if !ok || k != e.reaskT.ticks() {
+		t.Fatalf("NextDeadline %d, %v; want the answers' deadline %d", k, ok, e.reaskT.ticks())
+	}
+	again := only(e.SubTick(k), (*pb.GossipMessage).GetPullHello)
+	if len(again) != 3 {
+		t.Fatalf("%d hellos again at sub-tick %d, want 3", len(again), k)
+	}
+	first := map[identity.PKIID]bool{}
+	for _, h := range hellos {
+		first[h.To] = true
+	}
+	for _, h := range again {
+		if first[h.To] || h.Msg.GetPullHello().GetNonce() != hellos[0].Msg.GetPullHello().GetNonce() {
+			t.Fatalf("hello again to %v (nonce %x): want another peer, same round", h.To, h.Msg.GetPullHello().GetNonce())
+		}
+	}
+	if _, ok := e.NextDeadline(); ok {
+		t.Fatal("a third hello is pending; want once per round")
+	}
+	// A digest from the second set starts the request as usual.
+	e.Advance(k + 1)
+	e.Step(again[0].To, digestFor(again[0], 40, 160))
+	if k2, ok := e.NextDeadline(); !ok || k2 != k+2 {
+		t.Fatalf("after a digest at sub-tick %d: deadline %d, %v, want %d", k+1, k2, ok, k+2)
+	}
+}
+
+// A peer behind asks the range right above its height of two holders at
+// once, without hellos' round trip; when both answers are late it asks two
+// others, once; a range one block ahead (the newest may be on its way by
+// push) is left alone.
+func TestCatchUpAsksTwoHoldersDirectly(t *testing.T) {
+	e, st, c := subEngine(t, DefaultConfig(), 40)
+	if outs := stateRequests(e.Tick(holders(41, 1, 2, 3, 4))); len(outs) != 0 {
+		t.Fatalf("one block behind: %d state requests, want none", len(outs))
+	}
+	live := holders(60, 1, 2, 3, 4)
+	asks := stateRequests(e.Tick(live))
+	if len(asks) != 2 || asks[0].To == asks[1].To {
+		t.Fatalf("%d state requests, want 2 to two holders", len(asks))
+	}
+	for _, a := range asks {
+		if rg := a.Msg.GetStateRequest().GetRange(); rg.GetStart() != 40 || rg.GetEnd() != 60 {
+			t.Fatalf("asked [%d, %d), want [40, 60)", rg.GetStart(), rg.GetEnd())
+		}
+	}
+	// Both lost: asked again of the two others at the answers' deadline.
+	k, ok := e.NextDeadline()
+	if !ok || k != e.stateT.ticks() {
+		t.Fatalf("NextDeadline %d, %v; want the state answers' deadline %d", k, ok, e.stateT.ticks())
+	}
+	if outs := stateRequests(e.SubTick(k - 1)); len(outs) != 0 {
+		t.Fatalf("asked again before the deadline: %d", len(outs))
+	}
+	again := stateRequests(e.SubTick(k))
+	if len(again) != 2 {
+		t.Fatalf("%d requests at the deadline, want 2", len(again))
+	}
+	for _, a := range again {
+		if a.To == asks[0].To || a.To == asks[1].To {
+			t.Fatalf("asked %v again; want the other holders", a.To)
+		}
+	}
+	if outs := stateRequests(e.SubTick(res - 1)); len(outs) != 0 {
+		t.Fatalf("a third ask within the tick: %d", len(outs))
+	}
+	// One answer serves the range; no ask follows, and the late twins
+	// time out without a strike (their messages were lost, not refused).
+	e.Advance(res - 1)
+	var blocks []*pb.Block
+	for n := 40; n < 60; n++ {
+		blocks = append(blocks, c.blocks[n])
+	}
+	outs, got := e.Step(again[0].To, &pb.GossipMessage{Content: &pb.GossipMessage_StateResponse{StateResponse: &pb.StateResponse{
+		Nonce: again[0].Msg.GetStateRequest().GetNonce(), Blocks: blocks, Height: 60}}})
+	if len(got) != 20 || len(stateRequests(outs)) != 0 {
+		t.Fatalf("got %d blocks and %d requests, want 20 and none", len(got), len(stateRequests(outs)))
+	}
+	for _, r := range got {
+		st.blocks[num(t, r.Block)] = r.Block
+	}
+	st.height = 60
+	e.OnCommitted(60)
+	for range e.cfg.StateTimeout + 1 {
+		if outs := stateRequests(e.Tick(live)); len(outs) != 0 {
+			t.Fatalf("caught up, yet %d state requests", len(outs))
+		}
+	}
+	if s := e.Stats(); s.Strikes != 0 || s.CatchUpRequests != 4 || len(e.states) != 0 {
+		t.Fatalf("strikes %d, catch-up requests %d, in flight %d; want 0, 4, 0", s.Strikes, s.CatchUpRequests, len(e.states))
+	}
+}
+
+// Fabric's profile keeps whole ticks and no catch-up: nothing is due
+// between ticks, and a peer behind asks nothing before its pull round.
+func TestFabricHasNoSubTickTimers(t *testing.T) {
+	cfg := FabricConfig()
+	e, _, _ := subEngine(t, cfg, 40)
+	for range 3 { // 5 blocks behind: below Fabric's state-transfer threshold (10)
+		if outs := e.Tick(holders(45, 1, 2, 3)); len(stateRequests(outs)) != 0 {
+			t.Fatal("Fabric asked the range directly")
+		}
+		if k, ok := e.NextDeadline(); ok {
+			t.Fatalf("Fabric: a sub-tick deadline (%d)", k)
+		}
+	}
+}
