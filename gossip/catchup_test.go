@@ -1,8 +1,13 @@
 package gossip
 
 import (
+	"context"
+	"log/slog"
 	"testing"
+	"testing/synctest"
+	"time"
 
+	"github.com/blockgossip/blockgossip/comm"
 	pb "github.com/blockgossip/blockgossip/protos"
 	"google.golang.org/protobuf/proto"
 )
@@ -61,4 +66,50 @@ func TestRestartedPeerCatchesUpInOneRoundTrip(t *testing.T) {
 		t.Fatalf("Fabric: %d catch-up, %d state requests, height %d after the first tick; want 0, 1, 0",
 			st.CatchUpRequests, st.StateRequestsSent, sp.p.Height())
 	}
+}
+
+// A running Node wakes for the pull engine's timers between ticks, as for
+// the tree's: PullSoon between ticks starts the round at the next 20 ms
+// sub-tick, not at the tick 100 ms in, and a re-hello follows a round
+// trip later, again between ticks. Virtual time (synctest); the
+// malformed envelope at 10 ms is only there to wake the Node's loop.
+func TestNodeRunsPullTimersBetweenTicks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultConfig()
+		_, p, _ := graftPeer(t, cfg, 65, 2)
+		if p.pull.PullSoon(); !p.pull.Soon() {
+			t.Fatal("PullSoon did not bring the round forward (a round under way, or due at the next tick)")
+		}
+		tr := &lockedTransport{queueTransport: queueTransport{self: p.self.ID, in: make(chan comm.Message, 8)}}
+		n := &Node{cfg: cfg, deps: Deps{Transport: tr}, log: slog.New(slog.DiscardHandler), met: NopMetrics(),
+			peer: p, commits: make(chan CommitEvent, commitBuffer), inject: make(chan injectReq),
+			started: make(chan struct{}), stopped: make(chan struct{})}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- n.Run(ctx) }()
+		time.Sleep(10 * time.Millisecond)
+		tr.in <- comm.Message{From: fakeID(1), Org: "org1", Env: &pb.Envelope{Payload: []byte{0xff}}, Size: 1}
+		time.Sleep(50 * time.Millisecond)
+		synctest.Wait()
+		want := cfg.TickInterval / time.Duration(cfg.TreeResolution)
+		var at []time.Duration
+		tr.mu.Lock()
+		for _, s := range tr.log {
+			if msg, err := decode(s.env); err == nil && msg.GetPullHello() != nil {
+				at = append(at, s.at.Sub(start))
+			}
+		}
+		tr.mu.Unlock()
+		// Nobody answers: the round says hello to the one other member a
+		// round trip (ReaskAfterSub sub-ticks) later.
+		again := want + time.Duration(cfg.Pull.ReaskAfterSub)*want
+		if len(at) != 4 || at[0] != want || at[2] != want || at[3] != again {
+			t.Fatalf("hellos at %v after the start, want 3 at %v and one at %v", at, want, again)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 }

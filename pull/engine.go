@@ -81,6 +81,7 @@ type Stats struct {
 	StateTimeouts, Strikes, Dropped                             uint64
 	CatchUpRequests                                             uint64 // state requests of the range right above our height (CatchUpPeers)
 	Rehellos                                                    uint64 // hellos sent again, to other peers, after a round got no digest in time
+	LateAsks                                                    uint64 // blocks asked of a digest that came after the round's request (nobody else asked)
 }
 
 // Engine runs pull and state transfer for one peer. It is not safe for
@@ -316,6 +317,10 @@ func (e *Engine) PullSoon() {
 		e.soon = e.res > 1 && !e.ticking // between ticks: at the next sub-tick
 	}
 }
+
+// Soon reports whether a round brought forward by PullSoon between ticks
+// waits for the next sub-tick.
+func (e *Engine) Soon() bool { return e.soon }
 
 // pulling reports whether a round is under way: collecting digests, or
 // waiting for an answer that is not yet late. Without ReaskAfter a round

@@ -139,16 +139,53 @@ func (e *Engine) onDigest(from identity.PKIID, d *pb.PullDigest) []Out {
 	}
 	delete(r.asked, from)
 	h := e.store.Height()
-	if ss := readSpans(d.GetRanges(), e.cfg.MaxRanges, h, h+e.cfg.Lookahead); len(ss) > 0 {
+	ss := readSpans(d.GetRanges(), e.cfg.MaxRanges, h, h+e.cfg.Lookahead)
+	if len(ss) > 0 {
 		r.digests = append(r.digests, digest{from, ss}) // after the request: a re-ask candidate
 	}
 	if r.firstAt < 0 {
 		r.firstAt = e.sub
 	}
-	if len(r.asked) > 0 || r.requested {
+	switch {
+	case r.requested && len(ss) > 0 && e.cfg.ReaskAfter > 0:
+		return e.askLate(r)
+	case len(r.asked) > 0 || r.requested:
 		return nil
 	}
 	return e.request(r)
+}
+
+// askLate asks the digest that just came in after round r's request (the
+// last of r.digests) for the blocks it offers that nobody was asked for:
+// the first digests, within DigestGrace, may have offered only part of
+// the gap (a responder that is itself catching up), and the rest would
+// otherwise wait for the next round. Nothing is asked twice.
+func (e *Engine) askLate(r *round) []Out {
+	i := len(r.digests) - 1
+	d := r.digests[i]
+	if r.assigned[d.from] != nil || r.requests[d.from] >= requestsPerDigest || e.Cooling(d.from) {
+		return nil
+	}
+	asks := make([][]span, len(r.digests))
+	a := &ask{blocks: make(map[uint64]bool), sent: e.sentAt()}
+	h := e.store.Height()
+	for n := h; n < h+e.cfg.Lookahead && len(a.blocks) < e.cfg.MaxBlocksPerResponse; n++ {
+		if !spansHave(d.spans, n) || e.covered(n) {
+			continue
+		}
+		var ok bool
+		if asks[i], ok = addNum(asks[i], n, e.cfg.MaxRanges); !ok {
+			break
+		}
+		a.blocks[n] = true
+		e.pending[n] = e.now + e.cfg.NonceTTL // until answered, re-asked or freed by reask
+	}
+	if len(a.blocks) == 0 {
+		return nil
+	}
+	r.assigned[d.from] = a
+	e.stats.LateAsks += uint64(len(a.blocks))
+	return e.sendAsks(r, asks)
 }
 
 // stripe is how far a responder's load may exceed the least loaded one's

@@ -280,3 +280,30 @@ func TestFabricHasNoSubTickTimers(t *testing.T) {
 		}
 	}
 }
+
+// A digest that comes in after the round's request (the first digests
+// offered only part of the gap: a responder catching up itself) is asked
+// at once for the blocks nobody was asked for, not left to the next round.
+func TestLateDigestAskedForWhatNobodyWas(t *testing.T) {
+	e, _, _ := subEngine(t, pullOnly(), 100)
+	hellos := e.Tick(holders(160, 1, 2, 3))
+	e.Advance(1)
+	e.Step(hellos[0].To, digestFor(hellos[0], 150, 160))
+	reqs := pullRequests(e.SubTick(2)) // DigestGraceSub after the first digest
+	if len(reqs) != 1 || len(numbers(reqs[0].Msg.GetPullRequest().GetRanges())) != 10 {
+		t.Fatalf("%d requests at the grace's end, want one for [150, 160)", len(reqs))
+	}
+	e.Advance(3)
+	outs, _ := e.Step(hellos[1].To, digestFor(hellos[1], 40, 160))
+	late := pullRequests(outs)
+	if len(late) != 1 || late[0].To != hellos[1].To {
+		t.Fatalf("late digest: %d requests, want one to its sender", len(late))
+	}
+	if got := numbers(late[0].Msg.GetPullRequest().GetRanges()); len(got) != 50 || got[0] != 100 || got[49] != 149 {
+		t.Fatalf("late digest asked %v, want [100, 150): only what nobody was asked for", got)
+	}
+	// A third digest finds nothing left to ask.
+	if outs, _ := e.Step(hellos[2].To, digestFor(hellos[2], 40, 160)); len(pullRequests(outs)) != 0 {
+		t.Fatalf("third digest: %d requests, want none", len(pullRequests(outs)))
+	}
+}
