@@ -21,13 +21,32 @@
 // responder, spreading the blocks over the responders, and they answer
 // PullResponse.
 //
+// Sub-ticks. A caller with a finer clock (gossip: TreeResolution sub-ticks
+// per tick) says so with SetSubTicks, calls SubTick(k) when NextDeadline
+// reports a timer due within the tick, and Advance(k) before stepping a
+// message that arrived at sub-tick k. The waits that decide how fast a
+// lost message is repaired then run in sub-ticks: the request after the
+// first digest (DigestGraceSub), the re-ask of an unanswered request and
+// the hedge of a state request (ReaskAfterSub to start with, then the
+// measured round trip), a round whose hellos all went unanswered (hellos
+// to other peers once, after a round trip), and PullSoon between ticks.
+// Intervals, nonce lifetimes, timeouts and cooldowns stay in ticks.
+//
 // Repair under loss and churn. An engine pulls at its first tick
-// (PullOnStart): after a restart, blocks were cut while it was down. A request still unanswered after ReaskAfter whole ticks has
-// the blocks it lacks asked, once, of one other responder of the round (one
-// with no request of ours in flight, a digest of it possibly late); if that
-// fails too, or nobody else offered them, they are freed and a new round
-// starts at once. Only rounds collecting digests or waiting on answers that
-// are not yet late hold PullSoon back.
+// (PullOnStart): after a restart, blocks were cut while it was down. A
+// request still unanswered after the re-ask deadline has the blocks it
+// lacks asked, once, of one other responder of the round (one with no
+// request of ours in flight, a digest of it possibly late); if that fails
+// too, or nobody else offered them, they are freed and a new round starts
+// at once. A digest that comes after the round's request is asked for the
+// blocks nobody was asked for. Only rounds collecting digests or waiting
+// on answers that are not yet late hold PullSoon back.
+//
+// Catch-up (CatchUpPeers). A peer that knows from membership heights that
+// it is behind (a live peer two blocks or more ahead) asks the range right
+// above its height, at most BatchSize blocks, of two holders at once with
+// a state request, without the hello/digest round trip; one lost answer
+// then costs nothing, and when both are late two others are asked, once.
 //
 // Serving rule: a responder serves a PullRequest only if, within the last
 // NonceTTL ticks, it sent a digest with that nonce to that same peer (one
