@@ -97,6 +97,7 @@ type Engine struct {
 	sub      int                           // fine clock: sub-ticks since New (now*res + the sub-tick within the tick)
 	best     uint64                        // greatest height a live peer advertises
 	soon     bool                          // PullSoon between ticks: start a round at the next sub-tick
+	ran      int                           // sub-tick at which Tick or SubTick last ran the timers
 	peers    map[identity.PKIID]*peerState // live and recently live peers
 	live     []identity.PKIID              // this tick's live peers, in the caller's order
 	nextPull int                           // tick of the next pull round
@@ -182,6 +183,7 @@ func (e *Engine) Tick(live []PeerInfo) []Out {
 	var out []Out
 	out = append(out, e.tickPull()...)
 	out = append(out, e.tickState()...)
+	e.ran = e.sub
 	return out
 }
 
@@ -202,6 +204,7 @@ func (e *Engine) Advance(k int) {
 // it to do that Tick does not.
 func (e *Engine) SubTick(k int) []Out {
 	e.Advance(k)
+	e.ran = e.sub
 	var out []Out
 	for _, nonce := range sortedKeys(e.rounds) {
 		r := e.rounds[nonce]
@@ -214,10 +217,12 @@ func (e *Engine) SubTick(k int) []Out {
 			out = append(out, e.reask(r)...)
 		}
 	}
-	if e.soon && !e.pulling() {
-		e.soon = false
-		e.nextPull = e.now + e.cfg.PullInterval
-		out = append(out, e.startRound()...)
+	if e.soon {
+		e.soon = false // a round under way meanwhile: PullSoon has nothing to do
+		if !e.pulling() {
+			e.nextPull = e.now + e.cfg.PullInterval
+			out = append(out, e.startRound()...)
+		}
 	}
 	out = append(out, e.hedge()...)
 	return append(out, e.catchUp(span{})...)
@@ -226,7 +231,9 @@ func (e *Engine) SubTick(k int) []Out {
 // NextDeadline reports the sub-tick of the current tick at which the
 // earliest fine timer falls due (the caller then calls SubTick with it),
 // or false when none falls due before the next tick. A timer already due
-// gives the clock's current sub-tick.
+// gives the clock's current sub-tick, unless the timers already ran at
+// it and could not act (a hedge with no peer to ask): then the next
+// sub-tick, so that a caller never spins on one.
 func (e *Engine) NextDeadline() (k int, ok bool) {
 	if e.res <= 1 {
 		return 0, false
@@ -252,12 +259,17 @@ func (e *Engine) NextDeadline() (k int, ok bool) {
 	}
 	if e.cfg.ReaskAfter > 0 {
 		h := e.store.Height()
+		slots := len(e.states) < e.cfg.MaxInFlight+1
 		for _, s := range e.states {
-			if !s.hedged && s.start <= h && h < s.end || s.catchUp && !s.reasked {
+			if s.start <= h && h < s.end && (!s.hedged && slots || s.catchUp && !s.reasked) {
 				next = min(next, s.sent+e.stateT.ticks())
 			}
 		}
 	}
+	if next == math.MaxInt {
+		return 0, false
+	}
+	next = max(next, e.ran+1)
 	start := e.now * e.res
 	if next >= start+e.res {
 		return 0, false

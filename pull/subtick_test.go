@@ -256,6 +256,9 @@ func TestCatchUpAsksTwoHoldersDirectly(t *testing.T) {
 	}
 	st.height = 60
 	e.OnCommitted(60)
+	if k, ok := e.NextDeadline(); ok { // the unanswered twins ask for nothing we lack
+		t.Fatalf("caught up, yet a deadline at sub-tick %d", k)
+	}
 	for range e.cfg.StateTimeout + 1 {
 		if outs := stateRequests(e.Tick(live)); len(outs) != 0 {
 			t.Fatalf("caught up, yet %d state requests", len(outs))
@@ -305,5 +308,27 @@ func TestLateDigestAskedForWhatNobodyWas(t *testing.T) {
 	// A third digest finds nothing left to ask.
 	if outs, _ := e.Step(hellos[2].To, digestFor(hellos[2], 40, 160)); len(pullRequests(outs)) != 0 {
 		t.Fatalf("third digest: %d requests, want none", len(pullRequests(outs)))
+	}
+}
+
+// A timer the engine cannot act on (a hedge due with no other peer to ask)
+// is not reported again at the sub-tick it just ran at: a caller that
+// wakes at NextDeadline never spins.
+func TestNextDeadlineNeverRepeatsASubTick(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.StateTransferThreshold = 5 // 20 blocks behind: state transfer
+	e, _, _ := subEngine(t, cfg, 40)
+	live := holders(60, 1) // one holder: nobody to hedge with
+	if asks := stateRequests(e.Tick(live)); len(asks) == 0 {
+		t.Fatal("no state request")
+	}
+	for k := 1; k < res; k++ {
+		if d, ok := e.NextDeadline(); ok && d < k {
+			t.Fatalf("after the timers ran at sub-tick %d: deadline %d", k-1, d)
+		}
+		e.SubTick(k)
+	}
+	if d, ok := e.NextDeadline(); ok {
+		t.Fatalf("after the tick's last sub-tick: deadline %d", d)
 	}
 }
