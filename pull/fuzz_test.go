@@ -41,10 +41,17 @@ func TestStepNeverPanicsAndStaysBounded(t *testing.T) {
 		if err != nil {
 			rt.Fatal(err)
 		}
+		subTicks := rapid.SampledFrom([]int{1, 5}).Draw(rt, "subTicks")
+		e.SetSubTicks(subTicks)
 		peers := []identity.PKIID{pid(0), pid(1), pid(2), pid(3), pid(4), pid(5)}
 		for range rapid.IntRange(20, 150).Draw(rt, "steps") {
 			from := rapid.SampledFrom(peers).Draw(rt, "from")
-			switch rapid.IntRange(0, 9).Draw(rt, "action") {
+			switch rapid.IntRange(0, 10).Draw(rt, "action") {
+			case 10: // the caller's sub-tick clock: timers between ticks
+				if k, ok := e.NextDeadline(); ok && (k < 0 || k >= subTicks) {
+					rt.Fatalf("NextDeadline %d outside the tick's %d sub-ticks", k, subTicks)
+				}
+				checkOuts(rt, e, e.SubTick(rapid.IntRange(-1, 6).Draw(rt, "k")))
 			case 0, 1:
 				var live []PeerInfo
 				for _, id := range peers {
@@ -62,6 +69,7 @@ func TestStepNeverPanicsAndStaysBounded(t *testing.T) {
 					e.OnCommitted(st.height)
 				}
 			default:
+				e.Advance(rapid.IntRange(-1, 6).Draw(rt, "at"))
 				msg, to := drawMessage(rt, e, c)
 				if to != nil {
 					from = *to
