@@ -587,11 +587,12 @@ func (p *Peer) tickTree() {
 // SubTick moves the tree's clock to sub-tick k of the current tick
 // (0 <= k < Config.TreeResolution; a larger k is taken as the tick's last
 // sub-tick, and the clock never goes back) and runs the tree timers due
-// by then: queued IHaves, graft deadlines and retries. Membership, pull
-// and election move on Tick only. A caller that ticks every
-// TickInterval calls SubTick(k) at k/TreeResolution of the way to the
-// next tick, and need not call it at all while NextTreeDeadline reports
-// nothing pending. With TreeResolution 1 it does nothing Tick does not.
+// by then: queued IHaves, graft deadlines and retries. Membership and
+// election move on Tick only; pull's fine timers run in Wake, which calls
+// this. Callers (the Node, the simulator) call Wake(k), not this, at
+// k/TreeResolution of the way to the next tick, and need not call it at
+// all while NextWake reports nothing pending. With TreeResolution 1 it
+// does nothing Tick does not.
 func (p *Peer) SubTick(k int) {
 	p.advanceTree(k)
 	if p.cfg.Tree {

@@ -10,7 +10,7 @@ const (
 	evCut                   // the orderer cuts the next block
 	evCrash                 // peer to crashes
 	evRestart               // peer to restarts
-	evSubTick               // run peer to's tree timers due (gossip.Peer.SubTick)
+	evSubTick               // run peer to's tree and pull timers due (gossip.Peer.Wake)
 )
 
 // event is one thing that happens at virtual time at (ns). seq breaks ties
