@@ -29,16 +29,17 @@
 // delivers, only late, a graft is one-shot (that block only), so a busy
 // moment does not reshape the tree; an unanswered graft is retried with
 // two announcers after one graft round trip, and handed to pull when none
-// is left. The graft timeout adapts between GraftTimeout and
-// MaxGraftTimeout to how late the parent's eager copies arrive after
-// their IHave, and IHaves go out IHaveDelay ticks after the block, so that
-// big blocks or a busy machine do not get blocks grafted that are already
-// on their way. These tree timers run on a finer clock than the tick
-// (TreeResolution sub-ticks per tick, 20 ms by default): the Node wakes
-// between ticks only while one is pending. Dead neighbours are replaced
-// from the live members every tick (tree.go has the details). Pull, from the ledger by height (digests cover the
-// DigestWindow blocks around each peer's height, state transfer streams
-// pipelined ranges beyond), is the repair path behind both; with
+// is left. The graft timeout adapts between its floor (GraftTimeout, or
+// GraftTimeoutSub) and MaxGraftTimeout to how late the parent's eager
+// copies arrive after their IHave, and IHaves go out a delay (IHaveDelay,
+// or IHaveDelaySub) after the block, so that big blocks or a busy machine
+// do not get blocks grafted that are already on their way. These tree
+// timers run on a finer clock than the tick (TreeResolution sub-ticks per
+// tick, 20 ms by default): the Node wakes between ticks only while one is
+// pending. Dead neighbours are replaced from the live members every tick
+// (tree.go has the details). Pull, from the ledger by height (digests
+// cover the DigestWindow blocks around each peer's height, state transfer
+// streams pipelined ranges beyond), is the repair path behind both; with
 // PullOnGap a peer stuck behind pulls at once rather than at its next
 // interval.
 //

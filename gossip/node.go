@@ -305,8 +305,9 @@ func (n *Node) tick(now time.Time) error {
 	return nil
 }
 
-// subTick runs the tree and pull timers due at this sub-tick, after stepping the
-// envelopes already waiting, as tick does and for the same reason.
+// subTick runs the tree and pull timers due at this sub-tick, after
+// stepping the envelopes already waiting, as tick does and for the same
+// reason.
 func (n *Node) subTick() error {
 	n.tree.fired()
 	if err := n.drainIncoming(); err != nil {
@@ -414,8 +415,8 @@ func (n *Node) connectBootstrap(ctx context.Context, ep string, out chan<- comm.
 
 // treeTimer wakes the Node for the Peer's tree and pull timers between
 // ticks (Config.TreeResolution sub-ticks per tick): armed only while the
-// Peer reports a deadline before the next tick (NextWake), so that an idle Node wakes
-// once per tick, as without sub-ticks.
+// Peer reports a deadline before the next tick (NextWake), so that an
+// idle Node wakes once per tick, as without sub-ticks.
 type treeTimer struct {
 	res    int
 	tick   time.Duration

@@ -52,8 +52,8 @@ import (
 // retry a tick later; at 1,000 peers under 5% loss the last live peer of
 // a block paid that two or three times (p99 5x the healthy one). The
 // clock is lazy: the caller moves it before it steps a message, and wakes
-// the Peer between ticks only when NextTreeDeadline says a timer is due
-// (SubTick), so an idle peer costs no more than on the tick.
+// the Peer between ticks (Wake) only when NextWake says a timer is due, so
+// an idle peer costs no more than on the tick.
 type treeState struct {
 	eager, lazy idSet
 	missing     map[blockKey]*missingBlock
@@ -257,10 +257,11 @@ func (p *Peer) graftTimeout() uint64 {
 // more than a sub-tick (5-15 ms each way in the simulator) while a peer
 // grafts only now and then: with one sub-tick, a third of the grafts at
 // 1,000 peers under 5% loss were retried before their answer came, and
-// each needless retry costs two copies (amplification 1.56 against 1.40). It is not the graft timeout: that one
-// waits out eager copies merely late, while a graft's answer is late only
-// when the graft or the copy was lost (each retry by the graft timeout cost
-// up to 800 ms under 5% loss, where a round trip is tens of ms).
+// each needless retry costs two copies (amplification 1.56 against 1.40).
+// It is not the graft timeout: that one waits out eager copies merely
+// late, while a graft's answer is late only when the graft or the copy
+// was lost (each retry by the graft timeout cost up to 800 ms under 5%
+// loss, where a round trip is tens of ms).
 func (p *Peer) retryTimeout() uint64 {
 	return min(p.rttX8/8+min(2, p.resolution()), p.maxGraftSub())
 }
@@ -613,9 +614,9 @@ func (p *Peer) advanceTree(k int) {
 }
 
 // NextTreeDeadline reports the sub-tick of the current tick at which the
-// earliest pending tree timer falls due (the caller then calls SubTick
-// with it), or false when none falls due before the next tick (Tick runs
-// those). A timer already due gives the clock's current sub-tick.
+// earliest pending tree timer falls due (NextWake folds it with pull's),
+// or false when none falls due before the next tick (Tick runs those). A
+// timer already due gives the clock's current sub-tick.
 func (p *Peer) NextTreeDeadline() (k int, ok bool) {
 	if !p.cfg.Tree {
 		return 0, false

@@ -31,9 +31,9 @@ type world struct {
 	seq     uint64
 	now     int64 // virtual ns
 	handled uint64
-	// Per peer: when it last ticked, and when its next tree sub-tick
-	// event is due (0: none armed). Sub-ticks are scheduled only while
-	// the Peer has a tree timer pending, as the Node arms its timer.
+	// Per peer: when it last ticked, and when its next sub-tick event is
+	// due (0: none armed). Sub-ticks are scheduled only while the Peer has
+	// a tree or pull timer pending (NextWake), as the Node arms its timer.
 	tickAt, subAt []int64
 
 	chain    []*pb.Block
@@ -331,16 +331,17 @@ func (w *world) subNow(i int) int {
 	return int(min(k, res-1))
 }
 
-// catchUp moves peer i's tree and pull clocks to now (running any timer due, which
-// its sub-tick event would have run at this same time).
+// catchUp moves peer i's tree and pull clocks to now (running any timer
+// due, which its sub-tick event would have run at this same time).
 func (w *world) catchUp(i int) {
 	if w.cfg.TreeResolution > 1 {
 		w.nodes[i].p.Wake(w.subNow(i))
 	}
 }
 
-// armSubTick schedules a sub-tick event for peer i's earliest tree or pull timer
-// due before its next tick, unless one is armed for that time or earlier.
+// armSubTick schedules a sub-tick event for peer i's earliest tree or
+// pull timer due before its next tick, unless one is armed for that time
+// or earlier.
 func (w *world) armSubTick(i int) {
 	n := w.nodes[i]
 	if w.cfg.TreeResolution <= 1 || n.p == nil {

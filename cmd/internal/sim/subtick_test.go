@@ -15,11 +15,11 @@ func withResolution(t *testing.T, o Options, res int) Result {
 	return runAll(t, o, ProfileDefault)[0]
 }
 
-// Sub-ticks are scheduled only while a peer has a tree timer pending: a
-// healthy run handles few more events than on the tick clock (an idle
-// peer at 5 sub-ticks per tick would add four events per tick). Under
-// loss, a lost copy is repaired sooner: the slowest block reaches its last
-// live peer sooner than on the tick clock.
+// Sub-ticks are scheduled only while a peer has a tree or pull timer
+// pending: a healthy run handles few more events than on the tick clock
+// (an idle peer at 5 sub-ticks per tick would add four events per tick).
+// Under loss, a lost copy is repaired sooner: the slowest block reaches
+// its last live peer sooner than on the tick clock.
 func TestSubTicksOnlyWhilePending(t *testing.T) {
 	o := small()
 	o.Blocks = 10
