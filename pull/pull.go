@@ -88,6 +88,11 @@ func (e *Engine) startRound() []Out {
 		assigned: make(map[identity.PKIID]*ask), requests: make(map[identity.PKIID]int),
 		reasked: make(map[uint64]identity.PKIID)}
 	e.rounds[r.nonce] = r
+	return e.sayHello(r, peers)
+}
+
+// sayHello sends round r's hello to peers.
+func (e *Engine) sayHello(r *round, peers []identity.PKIID) []Out {
 	out := make([]Out, 0, len(peers))
 	for _, id := range peers {
 		r.asked[id] = true
@@ -119,14 +124,8 @@ func (e *Engine) helloAgain(r *round) []Out {
 			ids = append(ids, id)
 		}
 	}
-	var out []Out
-	for _, id := range e.sample(ids, e.cfg.PullPeers) {
-		r.asked[id] = true
-		out = append(out, Out{id, &pb.GossipMessage{Content: &pb.GossipMessage_PullHello{
-			PullHello: &pb.PullHello{Nonce: r.nonce}}}})
-	}
+	out := e.sayHello(r, e.sample(ids, e.cfg.PullPeers))
 	r.started = e.now
-	e.stats.HellosSent += uint64(len(out))
 	e.stats.Rehellos += uint64(len(out))
 	return out
 }
