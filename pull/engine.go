@@ -207,15 +207,7 @@ func (e *Engine) SubTick(k int) []Out {
 	e.ran = e.sub
 	var out []Out
 	for _, nonce := range sortedKeys(e.rounds) {
-		r := e.rounds[nonce]
-		switch {
-		case !r.requested && e.graceOver(r):
-			out = append(out, e.request(r)...)
-		case e.helloLate(r):
-			out = append(out, e.helloAgain(r)...)
-		case r.requested && e.cfg.ReaskAfter > 0:
-			out = append(out, e.reask(r)...)
-		}
+		out = append(out, e.roundTimers(e.rounds[nonce])...)
 	}
 	if e.soon {
 		e.soon = false // a round under way meanwhile: PullSoon has nothing to do

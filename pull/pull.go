@@ -46,12 +46,10 @@ func (e *Engine) tickPull() []Out {
 		switch {
 		case e.now >= r.started+e.cfg.NonceTTL || (r.requested && len(r.assigned) == 0):
 			delete(e.rounds, nonce)
-		case !r.requested && (e.now >= r.started+e.cfg.DigestWait || e.graceOver(r)):
+		case !r.requested && e.now >= r.started+e.cfg.DigestWait:
 			out = append(out, e.request(r)...)
-		case e.helloLate(r):
-			out = append(out, e.helloAgain(r)...)
-		case r.requested && e.cfg.ReaskAfter > 0:
-			out = append(out, e.reask(r)...)
+		default:
+			out = append(out, e.roundTimers(r)...)
 		}
 	}
 	for n, exp := range e.pending {
@@ -70,6 +68,21 @@ func (e *Engine) tickPull() []Out {
 		out = append(out, hellos...)
 	}
 	return out
+}
+
+// roundTimers runs round r's fine timers (those SubTick runs between
+// ticks too): the request once the digest grace is over, the hellos of a
+// silent round sent again, the re-asks of late requests.
+func (e *Engine) roundTimers(r *round) []Out {
+	switch {
+	case !r.requested && e.graceOver(r):
+		return e.request(r)
+	case e.helloLate(r):
+		return e.helloAgain(r)
+	case r.requested && e.cfg.ReaskAfter > 0:
+		return e.reask(r)
+	}
+	return nil
 }
 
 // graceOver reports whether round r's DigestGrace (DigestGraceSub) after
