@@ -1,13 +1,12 @@
 package gossip
 
 import (
-	"context"
-	"log/slog"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/blockgossip/blockgossip/comm"
+	"github.com/blockgossip/blockgossip/identity"
 	pb "github.com/blockgossip/blockgossip/protos"
 	"google.golang.org/protobuf/proto"
 )
@@ -81,35 +80,19 @@ func TestNodeRunsPullTimersBetweenTicks(t *testing.T) {
 			t.Fatal("PullSoon did not bring the round forward (a round under way, or due at the next tick)")
 		}
 		tr := &lockedTransport{queueTransport: queueTransport{self: p.self.ID, in: make(chan comm.Message, 8)}}
-		n := &Node{cfg: cfg, deps: Deps{Transport: tr}, log: slog.New(slog.DiscardHandler), met: NopMetrics(),
-			peer: p, commits: make(chan CommitEvent, commitBuffer), inject: make(chan injectReq),
-			started: make(chan struct{}), stopped: make(chan struct{})}
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		start := time.Now()
-		go func() { done <- n.Run(ctx) }()
+		start, stop := runTestNode(t, cfg, p, tr)
 		time.Sleep(10 * time.Millisecond)
 		tr.in <- comm.Message{From: fakeID(1), Org: "org1", Env: &pb.Envelope{Payload: []byte{0xff}}, Size: 1}
 		time.Sleep(50 * time.Millisecond)
 		synctest.Wait()
 		want := cfg.TickInterval / time.Duration(cfg.TreeResolution)
-		var at []time.Duration
-		tr.mu.Lock()
-		for _, s := range tr.log {
-			if msg, err := decode(s.env); err == nil && msg.GetPullHello() != nil {
-				at = append(at, s.at.Sub(start))
-			}
-		}
-		tr.mu.Unlock()
+		at := tr.sentSince(start, func(_ identity.PKIID, msg *pb.GossipMessage) bool { return msg.GetPullHello() != nil })
 		// Nobody answers: the round says hello to the one other member a
 		// round trip (ReaskAfterSub sub-ticks) later.
 		again := want + time.Duration(cfg.Pull.ReaskAfterSub)*want
 		if len(at) != 4 || at[0] != want || at[2] != want || at[3] != again {
 			t.Fatalf("hellos at %v after the start, want 3 at %v and one at %v", at, want, again)
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		stop()
 	})
 }

@@ -77,12 +77,7 @@ func TestSubTickIHaveDelay(t *testing.T) {
 		if k > 1 {
 			p.SubTick(k)
 		}
-		n := 0
-		for _, m := range p.Ready().Messages {
-			if msg, err := decode(m.Env); err == nil && msg.GetIhave() != nil {
-				n++
-			}
-		}
+		n := countIHaves(p.Ready().Messages)
 		switch {
 		case k == want && n != len(p.lazy.ids):
 			t.Fatalf("sub-tick %d: %d IHaves, want one per lazy neighbour (%d)", k, n, len(p.lazy.ids))
@@ -193,17 +188,37 @@ func (l *lockedTransport) Send(to comm.Peer, env *pb.Envelope) error {
 	return nil
 }
 
-// graftsTo lists when grafts for a block went to id.
-func (l *lockedTransport) graftsTo(id identity.PKIID) []time.Time {
+// sentSince lists how long after start the messages that keep accepts
+// were sent.
+func (l *lockedTransport) sentSince(start time.Time, keep func(to identity.PKIID, msg *pb.GossipMessage) bool) []time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var at []time.Time
+	var at []time.Duration
 	for _, s := range l.log {
-		if msg, err := decode(s.env); err == nil && s.to == id && len(msg.GetGraft().GetHash()) > 0 {
-			at = append(at, s.at)
+		if msg, err := decode(s.env); err == nil && keep(s.to, msg) {
+			at = append(at, s.at.Sub(start))
 		}
 	}
 	return at
+}
+
+// runTestNode runs a Node over p and tr (in a synctest bubble: the tests
+// place messages with sleeps) and returns when it started and a stop that
+// cancels it and checks what Run returned.
+func runTestNode(t *testing.T, cfg Config, p *Peer, tr *lockedTransport) (start time.Time, stop func()) {
+	n := &Node{cfg: cfg, deps: Deps{Transport: tr}, log: slog.New(slog.DiscardHandler), met: NopMetrics(),
+		peer: p, commits: make(chan CommitEvent, commitBuffer), inject: make(chan injectReq),
+		started: make(chan struct{}), stopped: make(chan struct{})}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	start = time.Now()
+	go func() { done <- n.Run(ctx) }()
+	return start, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // A running Node wakes for the tree's timers between ticks: an IHave
@@ -217,31 +232,20 @@ func TestNodeGraftsBetweenTicks(t *testing.T) {
 		cfg.PullEnabled = false
 		_, p, chain := graftPeer(t, cfg, 65, 2)
 		tr := &lockedTransport{queueTransport: queueTransport{self: p.self.ID, in: make(chan comm.Message, 8)}}
-		n := &Node{cfg: cfg, deps: Deps{Transport: tr}, log: slog.New(slog.DiscardHandler), met: NopMetrics(),
-			peer: p, commits: make(chan CommitEvent, commitBuffer), inject: make(chan injectReq),
-			started: make(chan struct{}), stopped: make(chan struct{})}
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		start := time.Now()
-		go func() { done <- n.Run(ctx) }()
+		start, stop := runTestNode(t, cfg, p, tr)
 		a := fakeID(1)
 		time.Sleep(30 * time.Millisecond)
 		tr.in <- comm.Message{From: a, Org: "org1", Env: ihaveEnv(1, chain[1], 1), Size: 50}
 		time.Sleep(90 * time.Millisecond)
 		synctest.Wait()
-		got := tr.graftsTo(a)
+		at := tr.sentSince(start, func(to identity.PKIID, msg *pb.GossipMessage) bool {
+			return to == a && len(msg.GetGraft().GetHash()) > 0
+		})
 		want := time.Duration(1+cfg.GraftTimeoutSub) * cfg.TickInterval / time.Duration(cfg.TreeResolution)
-		if len(got) != 1 || got[0].Sub(start) != want {
-			var at []time.Duration
-			for _, g := range got {
-				at = append(at, g.Sub(start))
-			}
+		if len(at) != 1 || at[0] != want {
 			t.Fatalf("grafts to the announcer at %v after the start, want one at %v", at, want)
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		stop()
 	})
 }
 

@@ -185,6 +185,17 @@ func TestLateEagerCopiesAreNotGrafted(t *testing.T) {
 	}
 }
 
+// countIHaves counts the IHaves in msgs.
+func countIHaves(msgs []Out) int {
+	n := 0
+	for _, m := range msgs {
+		if msg, err := decode(m.Env); err == nil && msg.GetIhave() != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // IHaves wait IHaveDelay ticks (the eager copy's head start); 0 sends
 // them with the block.
 func TestIHaveDelay(t *testing.T) {
@@ -200,15 +211,7 @@ func TestIHaveDelay(t *testing.T) {
 		if len(p.lazy.ids) == 0 {
 			t.Fatal("no lazy neighbours")
 		}
-		ihaves := func() int {
-			n := 0
-			for _, m := range p.Ready().Messages {
-				if msg, err := decode(m.Env); err == nil && msg.GetIhave() != nil {
-					n++
-				}
-			}
-			return n
-		}
+		ihaves := func() int { return countIHaves(p.Ready().Messages) }
 		if err := p.InjectBlock(makeChain(testOrderer, 1, 35)[0]); err != nil {
 			t.Fatal(err)
 		}
