@@ -97,6 +97,7 @@ type Engine struct {
 	sub      int                           // fine clock: sub-ticks since New (now*res + the sub-tick within the tick)
 	best     uint64                        // greatest height a live peer advertises
 	soon     bool                          // PullSoon between ticks: start a round at the next sub-tick
+	grace    int                           // DigestGrace (DigestGraceSub) in sub-ticks, 0: off
 	ran      int                           // sub-tick at which Tick or SubTick last ran the timers
 	peers    map[identity.PKIID]*peerState // live and recently live peers
 	live     []identity.PKIID              // this tick's live peers, in the caller's order
@@ -155,8 +156,10 @@ func (e *Engine) SetSubTicks(res int) {
 	e.res = max(res, 1)
 	e.sub = e.now * e.res
 	c := e.cfg
-	e.reaskT = newReaskTimer(subFloor(c.ReaskAfter, c.ReaskAfterSub, e.res), (c.NonceTTL-1)*e.res)
-	e.stateT = newReaskTimer(subFloor(c.ReaskAfter, c.ReaskAfterSub, e.res), (c.StateTimeout-1)*e.res)
+	e.grace = subFloor(c.DigestGrace, c.DigestGraceSub, e.res)
+	reask := subFloor(c.ReaskAfter, c.ReaskAfterSub, e.res)
+	e.reaskT = newReaskTimer(reask, (c.NonceTTL-1)*e.res)
+	e.stateT = newReaskTimer(reask, (c.StateTimeout-1)*e.res)
 }
 
 // subFloor converts ticks to sub-ticks at resolution res, shortened to sub
@@ -234,11 +237,10 @@ func (e *Engine) NextDeadline() (k int, ok bool) {
 	if e.soon {
 		next = e.sub + 1
 	}
-	grace := subFloor(e.cfg.DigestGrace, e.cfg.DigestGraceSub, e.res)
 	for _, r := range e.rounds {
 		switch {
-		case !r.requested && grace > 0 && r.firstAt >= 0:
-			next = min(next, r.firstAt+grace)
+		case !r.requested && e.grace > 0 && r.firstAt >= 0:
+			next = min(next, r.firstAt+e.grace)
 		case !r.requested && !r.rehello && r.firstAt < 0 && e.cfg.ReaskAfter > 0:
 			next = min(next, r.helloAt+e.reaskT.ticks())
 		case r.requested && e.cfg.ReaskAfter > 0:

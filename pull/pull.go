@@ -88,8 +88,7 @@ func (e *Engine) roundTimers(r *round) []Out {
 // graceOver reports whether round r's DigestGrace (DigestGraceSub) after
 // its first digest is over.
 func (e *Engine) graceOver(r *round) bool {
-	grace := subFloor(e.cfg.DigestGrace, e.cfg.DigestGraceSub, e.res)
-	return grace > 0 && r.firstAt >= 0 && e.sub >= r.firstAt+grace
+	return e.grace > 0 && r.firstAt >= 0 && e.sub >= r.firstAt+e.grace
 }
 
 func (e *Engine) startRound() []Out {
