@@ -1,6 +1,10 @@
 package pull
 
-import "github.com/blockgossip/blockgossip/identity"
+import (
+	"slices"
+
+	"github.com/blockgossip/blockgossip/identity"
+)
 
 // Catch-up of the range right above our height (Config.CatchUpPeers): a
 // peer that is behind, and knows from membership who holds the blocks it
@@ -28,14 +32,9 @@ func (e *Engine) catchUp(skip span) []Out {
 	if e.covered(start) && !e.lateCatchUp(start) {
 		return nil
 	}
-	holders := e.usable(max(start+1, h+2))
-	for i := 0; i < len(holders); { // not a peer whose ask of this range is still out
-		if e.asking(holders[i], start) {
-			holders = append(holders[:i], holders[i+1:]...)
-			continue
-		}
-		i++
-	}
+	holders := slices.DeleteFunc(e.usable(max(start+1, h+2)), func(id identity.PKIID) bool {
+		return e.asking(id, start) // not a peer whose ask of this range is still out
+	})
 	k := min(e.cfg.CatchUpPeers, e.cfg.MaxInFlight+1-len(e.states)) // the pipeline's bound, +1 as for a hedge
 	if len(holders) == 0 || k <= 0 {
 		return nil
