@@ -10,7 +10,8 @@ import (
 
 // round is one pull round we started: hello sent, digests collected, then
 // each missing block asked from one responder, and asked once more of
-// another if the first does not answer within ReaskAfter ticks.
+// another if the first does not answer within the re-ask deadline
+// (reaskTimer).
 type round struct {
 	nonce     uint64
 	started   int

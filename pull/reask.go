@@ -5,19 +5,20 @@ import "slices"
 // Re-asking lost pull requests: a request or its answer lost costs a few
 // ticks and one request to another responder, not a round.
 
-// reaskTimer is how many sub-ticks (see SetSubTicks) a request may go unanswered before
-// it is asked again elsewhere (a pull request re-asked, a state request
-// hedged): ReaskAfter, raised at once to fit an answer that took longer (a
-// slow link, a big response: asking again was needless), then back down by
-// 1/16 of the excess with each answer, like gossip's graft timeout. A slow
-// or lying responder can raise it to its limit (NonceTTL-1 for pull,
-// StateTimeout-1 for state) at most: the behaviour without it.
+// reaskTimer is how many sub-ticks (see SetSubTicks) a request may go
+// unanswered before it is asked again elsewhere (a pull request re-asked, a
+// state request hedged): ReaskAfter (ReaskAfterSub), raised at once to fit
+// an answer that took longer (a slow link, a big response: asking again was
+// needless), then back down by 1/16 of the excess with each answer, like
+// gossip's graft timeout. A slow or lying responder can raise it to its
+// limit (NonceTTL-1 ticks for pull, StateTimeout-1 for state) at most: the
+// behaviour without it.
 type reaskTimer struct {
 	base, max int
-	fp        int // ticks x 16
+	fp        int // sub-ticks x 16
 }
 
-// newReaskTimer starts at base ticks (0: off) and never exceeds limit.
+// newReaskTimer starts at base sub-ticks (0: off) and never exceeds limit.
 func newReaskTimer(base, limit int) reaskTimer {
 	return reaskTimer{base: base, max: max(limit, base), fp: base * 16}
 }

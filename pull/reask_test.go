@@ -16,7 +16,7 @@ import (
 // harnessConfig is DefaultConfig for the harness, which delivers a message
 // a tick after it is sent: an answer takes two ticks, where a LAN takes
 // milliseconds, so re-asking after one whole tick would re-ask everything.
-// Catch-up is off: these tests are about pull rounds (catchup_test.go has
+// Catch-up is off: these tests are about pull rounds (subtick_test.go has
 // the direct asks, which would fetch the range first).
 func harnessConfig() Config {
 	cfg := DefaultConfig()
