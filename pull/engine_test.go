@@ -28,6 +28,14 @@ func newTestEngine(t testing.TB, cfg Config, height int) (*Engine, *memStore) {
 	return e, st
 }
 
+// pullOnly is DefaultConfig with catch-up off, for the tests of pull
+// rounds: catch-up would ask the range too.
+func pullOnly() Config {
+	cfg := DefaultConfig()
+	cfg.CatchUpPeers = 0
+	return cfg
+}
+
 func TestConfigs(t *testing.T) {
 	for name, c := range map[string]Config{"default": DefaultConfig(), "fabric": FabricConfig()} {
 		if err := c.Validate(); err != nil {
@@ -165,9 +173,8 @@ func TestReadSpans(t *testing.T) {
 // A round asks each missing block from exactly one responder, spread over
 // the responders in a few contiguous stripes.
 func TestPullSpreadsRequests(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := pullOnly()
 	cfg.PullOnStart = false // the round comes within PullInterval
-	cfg.CatchUpPeers = 0    // pull only: catch-up would ask the range too
 	e, _ := newTestEngine(t, cfg, 100)
 	live := []PeerInfo{{ID: pid(1), Height: 160}, {ID: pid(2), Height: 160}, {ID: pid(3), Height: 160}}
 	var hellos []Out
@@ -211,9 +218,8 @@ func TestPullSpreadsRequests(t *testing.T) {
 // PullSoon starts a round at the next tick instead of waiting out
 // PullInterval, but never while a round is under way.
 func TestPullSoonBringsTheRoundForward(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := pullOnly()
 	cfg.PullInterval = 50
-	cfg.CatchUpPeers = 0 // pull only: catch-up would ask the range too
 	e, _ := newTestEngine(t, cfg, 0)
 	live := []PeerInfo{{ID: pid(1), Height: 5}, {ID: pid(2), Height: 5}}
 	hellos := func(outs []Out) int {

@@ -19,9 +19,8 @@ import (
 // Catch-up is off: these tests are about pull rounds (subtick_test.go has
 // the direct asks, which would fetch the range first).
 func harnessConfig() Config {
-	cfg := DefaultConfig()
+	cfg := pullOnly()
 	cfg.ReaskAfter = 2
-	cfg.CatchUpPeers = 0
 	return cfg
 }
 
@@ -94,8 +93,7 @@ func TestRestartPullsAtFirstTick(t *testing.T) {
 // first tick that lists one, even with an empty ledger (a peer that
 // crashed before its first commit).
 func TestStartupPullWaitsForLivePeers(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.CatchUpPeers = 0 // pull only: catch-up would ask the range too
+	cfg := pullOnly()
 	e, _ := newTestEngine(t, cfg, 40)
 	if outs := e.Tick(nil); len(outs) != 0 {
 		t.Fatalf("%d messages with no live peer", len(outs))
@@ -316,9 +314,8 @@ func TestNeedlessReasksStop(t *testing.T) {
 // A lost digest costs DigestGrace ticks, not DigestWait, and a digest that
 // comes after the request still serves a re-ask.
 func TestLostDigestDoesNotHoldTheRound(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := pullOnly()
 	cfg.DigestWait = 5
-	cfg.CatchUpPeers = 0 // pull only: catch-up would ask the range too
 	e, _ := newTestEngine(t, cfg, 100)
 	live := []PeerInfo{{ID: pid(1), Height: 160}, {ID: pid(2), Height: 160}, {ID: pid(3), Height: 160}}
 	hellos := e.Tick(live) // PullOnStart: a round at the first tick

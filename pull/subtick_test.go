@@ -75,13 +75,6 @@ func num(t *testing.T, b *pb.Block) uint64 {
 	return hdr.GetNumber()
 }
 
-// pullOnly turns catch-up off, for the tests of pull rounds.
-func pullOnly() Config {
-	cfg := DefaultConfig()
-	cfg.CatchUpPeers = 0
-	return cfg
-}
-
 // With one digest lost, the request goes out DigestGraceSub (one) sub-tick
 // after the first digest, within the tick: NextDeadline says when, and
 // SubTick sends it. On whole ticks it waited for the next tick.
