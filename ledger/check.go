@@ -30,6 +30,24 @@ func prepare(b *pb.Block, tip TipInfo, v BlockVerifier) (accepted, error) {
 	if err != nil {
 		return accepted{}, fmt.Errorf("block %d: %w", h.GetNumber(), err)
 	}
+	return accept(b, h, tip)
+}
+
+// prepareVerified checks a block Verify passed against tip and marshals
+// it; its content is not checked again.
+func prepareVerified(vb Verified, tip TipInfo) (accepted, error) {
+	b, h := vb.Block(), vb.Header()
+	if b == nil || h == nil {
+		return accepted{}, fmt.Errorf("%w: not a block Verify returned", ErrMalformedBlock)
+	}
+	if err := checkLink(h, tip); err != nil {
+		return accepted{}, fmt.Errorf("block %d: %w", h.GetNumber(), err)
+	}
+	return accept(b, h, tip)
+}
+
+// accept marshals b, whose header h passed every check, for the commit.
+func accept(b *pb.Block, h *pb.BlockHeader, tip TipInfo) (accepted, error) {
 	raw, err := proto.Marshal(b)
 	if err != nil {
 		return accepted{}, fmt.Errorf("block %d: %w: marshal: %v", h.GetNumber(), ErrMalformedBlock, err)

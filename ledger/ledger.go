@@ -17,6 +17,10 @@ type Ledger interface {
 	// one of ErrWrongNumber, ErrBadPreviousHash, ErrBadDataHash,
 	// ErrBadSignature or ErrMalformedBlock.
 	Append(b *pb.Block) error
+	// AppendVerified commits a block Verify passed, as Append does but
+	// without checking its data hash and signature again: only linkage.
+	// The caller verified it against the orderer key this ledger trusts.
+	AppendVerified(vb Verified) error
 	// Height is the number of committed blocks; block 0 counts, so a ledger
 	// holding only the genesis block has height 1.
 	Height() uint64

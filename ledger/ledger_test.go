@@ -333,3 +333,62 @@ func TestConcurrentReadersSeeCommittedBlocks(t *testing.T) {
 		require.Equal(t, uint64(appends+1), l.Height())
 	})
 }
+
+// countingVerifier counts the signature checks it makes.
+type countingVerifier struct {
+	v     BlockVerifier
+	calls int
+}
+
+func (c *countingVerifier) VerifyBlockSignature(header, sig []byte) error {
+	c.calls++
+	return c.v.VerifyBlockSignature(header, sig)
+}
+
+// AppendVerified commits what Verify passed without a second signature
+// check, but still refuses a block that does not extend the tip, and
+// never takes a Verified that Verify did not make.
+func TestAppendVerified(t *testing.T) {
+	for _, impl := range impls {
+		t.Run(impl.name, func(t *testing.T) {
+			o := newOrderer(1)
+			cv := &countingVerifier{v: o.v}
+			l := impl.open(t, cv)
+			defer func() { require.NoError(t, l.Close()) }()
+			blocks := o.chain(rand.New(rand.NewPCG(3, 3)), 4)
+
+			_, err := Verify(newOrderer(9).block(0, nil, nil), cv)
+			require.ErrorIs(t, err, ErrBadSignature, "Verify checks as VerifyBlock does")
+			cv.calls = 0
+
+			for i, b := range blocks[:3] {
+				vb, err := Verify(b, cv)
+				require.NoError(t, err)
+				require.Same(t, b, vb.Block())
+				require.Equal(t, uint64(i), vb.Header().GetNumber())
+				require.NoError(t, l.AppendVerified(vb))
+			}
+			require.Equal(t, 3, cv.calls, "one signature check per block: Verify's, not the ledger's")
+			require.Equal(t, uint64(3), l.Height())
+			got, err := l.Block(2)
+			require.NoError(t, err)
+			require.True(t, proto.Equal(blocks[2], got))
+
+			before := l.Tip()
+			old, err := Verify(blocks[1], cv)
+			require.NoError(t, err)
+			require.ErrorIs(t, l.AppendVerified(old), ErrWrongNumber, "linkage is still checked")
+			fork, err := Verify(o.block(3, HeaderHash(blocks[0]), nil), cv)
+			require.NoError(t, err)
+			require.ErrorIs(t, l.AppendVerified(fork), ErrBadPreviousHash)
+			require.ErrorIs(t, l.AppendVerified(Verified{}), ErrMalformedBlock, "the zero Verified is no block")
+			require.Equal(t, before, l.Tip(), "rejections leave the ledger unchanged")
+
+			last, err := Verify(blocks[3], cv)
+			require.NoError(t, err)
+			require.NoError(t, l.AppendVerified(last))
+			require.NoError(t, l.Close())
+			require.ErrorIs(t, l.AppendVerified(last), ErrClosed)
+		})
+	}
+}

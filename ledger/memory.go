@@ -32,6 +32,16 @@ func OpenMemory(v BlockVerifier) *Memory {
 // Append implements Ledger.
 // Verification runs outside the read lock, so readers are not held up.
 func (m *Memory) Append(b *pb.Block) error {
+	return m.commit(func(tip TipInfo) (accepted, error) { return prepare(b, tip, m.v) })
+}
+
+// AppendVerified implements Ledger.
+func (m *Memory) AppendVerified(vb Verified) error {
+	return m.commit(func(tip TipInfo) (accepted, error) { return prepareVerified(vb, tip) })
+}
+
+// commit appends the block prepare accepts against the current tip.
+func (m *Memory) commit(prepare func(TipInfo) (accepted, error)) error {
 	m.appendMu.Lock()
 	defer m.appendMu.Unlock()
 	m.mu.RLock()
@@ -40,7 +50,7 @@ func (m *Memory) Append(b *pb.Block) error {
 	if closed {
 		return ErrClosed
 	}
-	a, err := prepare(b, tip, m.v)
+	a, err := prepare(tip)
 	if err != nil {
 		return err
 	}

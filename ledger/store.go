@@ -226,6 +226,17 @@ func (s *Store) Dir() string { return s.dir }
 
 // Append implements Ledger. It returns once the block is on disk (synced).
 func (s *Store) Append(b *pb.Block) error {
+	return s.commit(func(tip TipInfo) (accepted, error) { return prepare(b, tip, s.v) })
+}
+
+// AppendVerified implements Ledger. It returns once the block is on disk
+// (synced).
+func (s *Store) AppendVerified(vb Verified) error {
+	return s.commit(func(tip TipInfo) (accepted, error) { return prepareVerified(vb, tip) })
+}
+
+// commit writes the block prepare accepts against the current tip.
+func (s *Store) commit(prepare func(TipInfo) (accepted, error)) error {
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
 	s.mu.RLock()
@@ -234,7 +245,7 @@ func (s *Store) Append(b *pb.Block) error {
 	if closed {
 		return ErrClosed
 	}
-	a, err := prepare(b, tip, s.v)
+	a, err := prepare(tip)
 	if err != nil {
 		return err
 	}
