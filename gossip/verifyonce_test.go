@@ -28,8 +28,8 @@ type appendOnly struct{ Ledger }
 func TestBlocksAreVerifiedOnceBeforeCommit(t *testing.T) {
 	chain := makeChain(testOrderer, 5, 9)
 	for _, c := range []struct {
-		name    string
-		wrap    func(*ledger.Memory) Ledger
+		name     string
+		wrap     func(*ledger.Memory) Ledger
 		perBlock int
 	}{
 		{"AppendVerified", func(m *ledger.Memory) Ledger { return m }, 1},
