@@ -104,13 +104,14 @@ func VerifyBlock(b *pb.Block, v BlockVerifier) (*pb.BlockHeader, error) {
 
 // Verified is a block that Verify found whole: its header parses, its
 // data hash matches its transactions and the orderer's signature covers
-// its header. Only Verify makes one, so a ledger may commit it without
+// its header. Only Verify and VerifyEncoded make one, so a ledger may commit it without
 // checking it again (AppendVerified): a peer that verified a block before
 // forwarding it need not pay for the hash and the signature twice. The
 // block must not be modified after Verify.
 type Verified struct {
 	block *pb.Block
 	hdr   *pb.BlockHeader
+	raw   []byte // the block's encoding, when VerifyEncoded decoded it
 }
 
 // Verify checks b as VerifyBlock does and returns it as Verified.

@@ -30,11 +30,12 @@ func prepare(b *pb.Block, tip TipInfo, v BlockVerifier) (accepted, error) {
 	if err != nil {
 		return accepted{}, fmt.Errorf("block %d: %w", h.GetNumber(), err)
 	}
-	return accept(b, h, tip)
+	return accept(b, h, nil, tip)
 }
 
-// prepareVerified checks a block Verify passed against tip and marshals
-// it; its content is not checked again.
+// prepareVerified checks a block Verify or VerifyEncoded passed against
+// tip and marshals it if its encoding is not known; its content is not
+// checked again.
 func prepareVerified(vb Verified, tip TipInfo) (accepted, error) {
 	b, h := vb.Block(), vb.Header()
 	if b == nil || h == nil {
@@ -43,14 +44,17 @@ func prepareVerified(vb Verified, tip TipInfo) (accepted, error) {
 	if err := checkLink(h, tip); err != nil {
 		return accepted{}, fmt.Errorf("block %d: %w", h.GetNumber(), err)
 	}
-	return accept(b, h, tip)
+	return accept(b, h, vb.Bytes(), tip)
 }
 
-// accept marshals b, whose header h passed every check, for the commit.
-func accept(b *pb.Block, h *pb.BlockHeader, tip TipInfo) (accepted, error) {
-	raw, err := proto.Marshal(b)
-	if err != nil {
-		return accepted{}, fmt.Errorf("block %d: %w: marshal: %v", h.GetNumber(), ErrMalformedBlock, err)
+// accept marshals b, whose header h passed every check, for the commit,
+// unless raw, its encoding, is known.
+func accept(b *pb.Block, h *pb.BlockHeader, raw []byte, tip TipInfo) (accepted, error) {
+	if raw == nil {
+		var err error
+		if raw, err = proto.Marshal(b); err != nil {
+			return accepted{}, fmt.Errorf("block %d: %w: marshal: %v", h.GetNumber(), ErrMalformedBlock, err)
+		}
 	}
 	return accepted{
 		raw:    raw,
