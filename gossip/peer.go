@@ -152,6 +152,10 @@ func (p *Peer) Step(from identity.PKIID, org string, env *pb.Envelope, size int)
 	if p.isBanned(from) || env == nil {
 		return
 	}
+	if raw, hops, ok := pushedBlock(env.GetPayload()); ok {
+		p.stepBlock(from, raw, hops)
+		return
+	}
 	msg := new(pb.GossipMessage)
 	if err := proto.Unmarshal(env.GetPayload(), msg); err != nil {
 		p.tracer.MessageRejected(from, fmt.Errorf("%w: %v", ErrMalformed, err))
@@ -169,21 +173,29 @@ func (p *Peer) Step(from identity.PKIID, org string, env *pb.Envelope, size int)
 	case *pb.GossipMessage_MembershipResponse:
 		p.handleMembershipResponse(from, c.MembershipResponse)
 	case *pb.GossipMessage_Block:
-		hops := c.Block.GetHops()
-		if hops == 0 {
-			hops = 1 // a remote push has made at least one hop
-		}
-		_ = p.handleBlock(from, c.Block.GetBlock(), ViaPush, hops)
+		_ = p.handleBlock(from, c.Block.GetBlock(), nil, ViaPush, max(c.Block.GetHops(), 1))
 	default:
 		p.stepOther(from, org, env, msg)
 	}
+}
+
+// stepBlock steps a pushed block found in its message's bytes by
+// pushedBlock: decoded without a copy, and forwarded and committed as
+// those bytes.
+func (p *Peer) stepBlock(from identity.PKIID, raw []byte, hops uint32) {
+	b, err := ledger.DecodeBlock(raw)
+	if err != nil { // as when proto.Unmarshal refuses a whole message
+		p.tracer.MessageRejected(from, fmt.Errorf("%w: %v", ErrMalformed, err))
+		return
+	}
+	_ = p.handleBlock(from, b, raw, ViaPush, max(hops, 1)) // a remote push has made at least one hop
 }
 
 // InjectBlock hands the Peer a block from the orderer (the leader's deliver
 // client). It goes through the same pipeline as a pushed block and is
 // pushed to our org. A nil error means accepted (buffered or committed).
 func (p *Peer) InjectBlock(b *pb.Block) error {
-	return p.handleBlock(p.self.ID, b, ViaOrderer, 0)
+	return p.handleBlock(p.self.ID, b, nil, ViaOrderer, 0)
 }
 
 // send queues env for delivery to id.

@@ -91,8 +91,9 @@ func (p *Peer) tickPipeline() {
 }
 
 // handleBlock runs one block through the pipeline. from is the sender
-// (self for an injected block).
-func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, via Via, hops uint32) error {
+// (self for an injected block). raw, when not nil, is the encoding b was
+// decoded from (ledger.DecodeBlock): b is forwarded and committed as raw.
+func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, raw []byte, via Via, hops uint32) error {
 	hdr, err := ledger.ParseHeader(b)
 	if err != nil {
 		p.reject(from, 0, via, err)
@@ -117,7 +118,7 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, via Via, hops uint3
 	// Verify before anything else leaves or stays: the key is only the
 	// header hash, so a copy with the right header and forged transactions
 	// must fail here, not be taken for a duplicate.
-	vb, err := ledger.Verify(b, p.orderV)
+	vb, err := p.verify(b, raw)
 	if err != nil {
 		p.reject(from, n, via, err)
 		return err
@@ -131,9 +132,9 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, via Via, hops uint3
 				p.notePulled(n)
 			}
 		case p.cfg.Tree:
-			p.treeForward(from, key, b, hops)
+			p.treeForward(from, key, b, raw, hops)
 		default:
-			p.forward(from, n, b, hops)
+			p.forward(from, n, b, raw, hops)
 		}
 	}
 	if !inWindow {
@@ -191,6 +192,14 @@ func (p *Peer) commitReady() error {
 	}
 	p.onCommitted()
 	return firstErr
+}
+
+// verify checks b, decoded from raw if raw is not nil.
+func (p *Peer) verify(b *pb.Block, raw []byte) (ledger.Verified, error) {
+	if raw != nil {
+		return ledger.VerifyEncoded(raw, p.orderV)
+	}
+	return ledger.Verify(b, p.orderV)
 }
 
 // verifiedAppender is a Ledger that can commit a block we verified

@@ -24,7 +24,8 @@ type appendOnly struct{ Ledger }
 
 // A block is verified once on its way to the ledger when the ledger takes
 // verified blocks, and twice (the Peer's check, then the ledger's own)
-// when it does not; either way every block is committed in order.
+// when it does not; either way every block, injected by the orderer or
+// pushed by a peer, is committed in order.
 func TestBlocksAreVerifiedOnceBeforeCommit(t *testing.T) {
 	chain := makeChain(testOrderer, 5, 9)
 	for _, c := range []struct {
@@ -45,9 +46,14 @@ func TestBlocksAreVerifiedOnceBeforeCommit(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := len(chain) - 1; i >= 0; i-- { // backwards: all but the last wait in the reorder buffer
-				if err := p.InjectBlock(chain[i]); err != nil {
-					t.Fatalf("inject block %d: %v", i, err)
+				if i%2 == 0 {
+					if err := p.InjectBlock(chain[i]); err != nil {
+						t.Fatalf("inject block %d: %v", i, err)
+					}
+					continue
 				}
+				env := blockEnvelope(chain[i], nil, 1) // pushed: decoded from the payload's bytes
+				p.Step(fakeID(2), "org1", env, len(env.GetPayload()))
 			}
 			if got := len(p.Ready().Commits); got != len(chain) || mem.Height() != uint64(len(chain)) {
 				t.Fatalf("committed %d (ledger height %d), want %d", got, mem.Height(), len(chain))
