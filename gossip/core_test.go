@@ -4,6 +4,9 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/blockgossip/blockgossip/protos"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -97,4 +100,37 @@ func TestFabricPushOnceNeverForksOrReorders(t *testing.T) {
 		}
 	}
 	t.Logf("push once to 3, no pull: %d of 100 peers have all 50 blocks", full)
+}
+
+// Peers started together do not sync their membership together: the
+// first sync falls at a random tick of the second alive round, and the
+// later ones every SyncInterval from there. (Before, all 40 peers below
+// sent their requests in one tick every SyncInterval, and 40 responses
+// of the whole membership were built and read in one tick.)
+func TestPeersStartedTogetherSyncAtSpreadTicks(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	net := newNet(t, 40, cfg, 11)
+	net.bootstrapAll()
+	perTick := map[int]int{}
+	net.filter = func(m simMsg) bool {
+		msg := new(pb.GossipMessage)
+		if proto.Unmarshal(m.env.GetPayload(), msg) == nil && msg.GetMembershipRequest() != nil && len(msg.GetMembershipRequest().GetWant()) == 0 {
+			perTick[net.now]++
+		}
+		return true
+	}
+	net.ticks(cfg.AliveInterval + cfg.SyncInterval*2)
+	if !net.converged() {
+		t.Fatal("membership did not converge")
+	}
+	busiest := 0
+	for tick, n := range perTick {
+		if tick > 1 { // bootstrap requests go at once
+			busiest = max(busiest, n)
+		}
+	}
+	if busiest > 6 {
+		t.Fatalf("up to %d of 40 peers synced in the same tick, want them spread (%v)", busiest, perTick)
+	}
 }

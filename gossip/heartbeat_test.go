@@ -489,10 +489,17 @@ func TestLateNewsDoesNotRestartExpiry(t *testing.T) {
 	net := steadyHBNet(t, 6, cfg, 37)
 	p0, victim, p2 := net.peers[0], net.peers[1], net.peers[2]
 	vid := victim.p.self.ID
-	// p0 misses the victim's last round.
+	// p0 misses the victim's last round, and any sync meanwhile.
 	net.filter = func(m simMsg) bool { // (a batch with it goes entirely)
+		if m.to != p0.p.self.ID {
+			return true
+		}
+		msg := new(pb.GossipMessage)
+		if proto.Unmarshal(m.env.GetPayload(), msg) != nil || msg.GetMembershipResponse() != nil {
+			return false
+		}
 		_, hbs := membershipItems(t, m.env)
-		return m.to != p0.p.self.ID || !slices.ContainsFunc(hbs, func(hb *pb.Heartbeat) bool { return string(hb.GetPkiId()) == string(vid[:]) })
+		return !slices.ContainsFunc(hbs, func(hb *pb.Heartbeat) bool { return string(hb.GetPkiId()) == string(vid[:]) })
 	}
 	net.ticks(cfg.AliveInterval)
 	net.filter = nil

@@ -79,6 +79,12 @@ type membership struct {
 	// every SyncInterval (= Expiration by default), and an earlier first
 	// hearing falsely expired such members before the sync came.
 	aliveDue uint64
+	// firstSync is the tick of our first membership sync: one alive round
+	// after start, or (unbounded views) a random tick of the round after,
+	// for the reason of aliveDue: peers started together synced together
+	// every SyncInterval ever after, 100 membership responses of the whole
+	// membership in one tick.
+	firstSync uint64
 }
 
 func (m *membership) init() {
@@ -243,7 +249,7 @@ func (p *Peer) tickMembership() {
 				p.out.Messages = append(p.out.Messages, Out{To: b, Env: req})
 			}
 		}
-	case len(live) > 0 && (p.now-p.lastSync >= uint64(p.cfg.SyncInterval) || (p.lastSync == 0 && p.now >= uint64(p.cfg.AliveInterval)) ||
+	case len(live) > 0 && (p.now-p.lastSync >= uint64(p.cfg.SyncInterval) || (p.lastSync == 0 && p.now >= p.firstSync) ||
 		(p.relayNeighbours() != nil && p.now-max(p.relays.lastNews, p.lastSync) >= uint64(p.cfg.AliveInterval))):
 		// The first sync comes one alive round after start: a peer that
 		// joined with many others at once may have missed the whole batch

@@ -105,9 +105,10 @@ func NewPeer(cfg Config, self Self, deps PeerDeps) (*Peer, error) {
 		orderV: deps.Verifier, crypto: deps.Crypto, tracer: deps.Tracer,
 	}
 	p.membership.init()
-	p.aliveDue = uint64(cfg.AliveInterval)
-	if cfg.MaxView == 0 {
-		p.aliveDue = 1 + uint64(p.rng.IntN(cfg.AliveInterval)) // see aliveDue
+	p.aliveDue, p.firstSync = uint64(cfg.AliveInterval), uint64(cfg.AliveInterval)
+	if cfg.MaxView == 0 { // see aliveDue and firstSync
+		p.aliveDue = 1 + uint64(p.rng.IntN(cfg.AliveInterval))
+		p.firstSync += uint64(p.rng.IntN(cfg.AliveInterval))
 	}
 	p.initTree()
 	if err := p.pipeline.init(cfg, deps.Ledger); err != nil {
