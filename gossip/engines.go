@@ -151,7 +151,7 @@ func (p *Peer) stepOther(from identity.PKIID, org string, env *pb.Envelope, msg 
 			if r.Via == pull.ViaState {
 				via = ViaState
 			}
-			_ = p.handleBlock(r.From, r.Block, nil, via, 0)
+			_ = p.handleBlock(r.From, r.Block, wireBlock{}, via, 0)
 		}
 	case *pb.GossipMessage_Ihave, *pb.GossipMessage_Graft, *pb.GossipMessage_Prune:
 		p.stepTree(from, msg)

@@ -192,7 +192,7 @@ func TestPulledBlockIsForwardedWhenItsPushedCopyArrives(t *testing.T) {
 	if len(children) == 0 {
 		t.Fatal("no eager neighbour below us")
 	}
-	if err := p.handleBlock(other, chain[1], nil, ViaPull, 0); err != nil {
+	if err := p.handleBlock(other, chain[1], wireBlock{}, ViaPull, 0); err != nil {
 		t.Fatal(err)
 	}
 	if n := blocksTo(p.Ready().Messages, children[0]); n != 0 {

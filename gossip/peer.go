@@ -153,8 +153,8 @@ func (p *Peer) Step(from identity.PKIID, org string, env *pb.Envelope, size int)
 	if p.isBanned(from) || env == nil {
 		return
 	}
-	if raw, hops, ok := pushedBlock(env.GetPayload()); ok {
-		p.stepBlock(from, raw, hops)
+	if w, hops, ok := pushedBlock(env.GetPayload()); ok {
+		p.stepBlock(from, w, max(hops, env.GetHops()))
 		return
 	}
 	msg := new(pb.GossipMessage)
@@ -174,7 +174,7 @@ func (p *Peer) Step(from identity.PKIID, org string, env *pb.Envelope, size int)
 	case *pb.GossipMessage_MembershipResponse:
 		p.handleMembershipResponse(from, c.MembershipResponse)
 	case *pb.GossipMessage_Block:
-		_ = p.handleBlock(from, c.Block.GetBlock(), nil, ViaPush, max(c.Block.GetHops(), 1))
+		_ = p.handleBlock(from, c.Block.GetBlock(), wireBlock{}, ViaPush, max(c.Block.GetHops(), env.GetHops(), 1))
 	default:
 		p.stepOther(from, org, env, msg)
 	}
@@ -183,20 +183,24 @@ func (p *Peer) Step(from identity.PKIID, org string, env *pb.Envelope, size int)
 // stepBlock steps a pushed block found in its message's bytes by
 // pushedBlock: decoded without a copy, and forwarded and committed as
 // those bytes.
-func (p *Peer) stepBlock(from identity.PKIID, raw []byte, hops uint32) {
-	b, err := ledger.DecodeBlock(raw)
+func (p *Peer) stepBlock(from identity.PKIID, w wireBlock, hops uint32) {
+	b, err := ledger.DecodeBlock(w.raw)
 	if err != nil { // as when proto.Unmarshal refuses a whole message
 		p.tracer.MessageRejected(from, fmt.Errorf("%w: %v", ErrMalformed, err))
 		return
 	}
-	_ = p.handleBlock(from, b, raw, ViaPush, max(hops, 1)) // a remote push has made at least one hop
+	_ = p.handleBlock(from, b, w, ViaPush, max(hops, 1)) // a remote push has made at least one hop
 }
 
 // InjectBlock hands the Peer a block from the orderer (the leader's deliver
 // client). It goes through the same pipeline as a pushed block and is
 // pushed to our org. A nil error means accepted (buffered or committed).
 func (p *Peer) InjectBlock(b *pb.Block) error {
-	return p.handleBlock(p.self.ID, b, nil, ViaOrderer, 0)
+	w, err := encodeBlock(b)
+	if err != nil {
+		return err
+	}
+	return p.handleBlock(p.self.ID, b, w, ViaOrderer, 0)
 }
 
 // send queues env for delivery to id.

@@ -91,9 +91,9 @@ func (p *Peer) tickPipeline() {
 }
 
 // handleBlock runs one block through the pipeline. from is the sender
-// (self for an injected block). raw, when not nil, is the encoding b was
-// decoded from (ledger.DecodeBlock): b is forwarded and committed as raw.
-func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, raw []byte, via Via, hops uint32) error {
+// (self for an injected block). w, when not zero, holds the bytes b was
+// decoded from (ledger.DecodeBlock): b is forwarded and committed as them.
+func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, w wireBlock, via Via, hops uint32) error {
 	hdr, err := ledger.ParseHeader(b)
 	if err != nil {
 		p.reject(from, 0, via, err)
@@ -118,7 +118,7 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, raw []byte, via Via
 	// Verify before anything else leaves or stays: the key is only the
 	// header hash, so a copy with the right header and forged transactions
 	// must fail here, not be taken for a duplicate.
-	vb, err := p.verify(b, raw)
+	vb, err := p.verify(b, w.raw)
 	if err != nil {
 		p.reject(from, n, via, err)
 		return err
@@ -132,9 +132,9 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, raw []byte, via Via
 				p.notePulled(n)
 			}
 		case p.cfg.Tree:
-			p.treeForward(from, key, b, raw, hops)
+			p.treeForward(from, key, b, w, hops)
 		default:
-			p.forward(from, n, b, raw, hops)
+			p.forward(from, n, b, w, hops)
 		}
 	}
 	if !inWindow {

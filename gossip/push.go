@@ -19,11 +19,11 @@ type batched struct {
 
 // forward pushes a newly accepted block to Fanout random live peers of our
 // org other than the sender, unless its hop budget is spent.
-func (p *Peer) forward(from identity.PKIID, n uint64, b *pb.Block, raw []byte, hops uint32) {
+func (p *Peer) forward(from identity.PKIID, n uint64, b *pb.Block, w wireBlock, hops uint32) {
 	if int(hops) >= p.cfg.MaxHops {
 		return
 	}
-	env := blockEnvelope(b, raw, hops+1)
+	env := w.envelope(b, hops+1)
 	if p.cfg.PushBatch > 0 {
 		if len(p.batch) == 0 {
 			p.batchStart = p.now

@@ -56,7 +56,7 @@ func TestPushCopyAfterPullKeepsEagerLink(t *testing.T) {
 	p.Ready()
 
 	// Block 1 comes by pull first, then by push from the parent.
-	if err := p.handleBlock(other, chain[1], nil, ViaPull, 0); err != nil {
+	if err := p.handleBlock(other, chain[1], wireBlock{}, ViaPull, 0); err != nil {
 		t.Fatal(err)
 	}
 	p.Step(parent, "org1", pushEnv(chain[1], 1), 0)

@@ -312,8 +312,8 @@ func (p *Peer) neighbours() int { return len(p.eager.ids) + len(p.lazy.ids) }
 
 // treeForward pushes a new block to the eager neighbours and announces it
 // to the lazy ones.
-// raw, when not nil, is b's encoding (see handleBlock).
-func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, raw []byte, hops uint32) {
+// w holds b's bytes, when known (see handleBlock).
+func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, w wireBlock, hops uint32) {
 	g, grafted := p.grafted[key.number]
 	answer := grafted && g.target(from)            // a copy we grafted
 	oneShot := answer && g.oneShot && g.to == from // the copy we asked for, not a tree link
@@ -362,7 +362,7 @@ func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, raw [
 		return
 	}
 	p.fillNeighbours() // a block may come before our first tick
-	env := blockEnvelope(b, raw, hops+1)
+	env := w.envelope(b, hops+1)
 	sent := 0
 	for _, id := range p.eager.ids {
 		// A copy grafted one-shot is not pushed to our parent: its own
@@ -445,7 +445,7 @@ func (p *Peer) treeDuplicate(from identity.PKIID, n uint64) {
 		// 1,000 peers, seed 1: IHaveDelay + graft timeout, ~200 ms).
 		delete(p.pulled, n)
 		if b, ok := p.Block(n); ok {
-			p.treeForward(from, blockKey{number: n, hash: [32]byte(ledgerHash(b))}, b, nil, p.parentHops)
+			p.treeForward(from, blockKey{number: n, hash: [32]byte(ledgerHash(b))}, b, wireBlock{}, p.parentHops)
 		}
 		return
 	}

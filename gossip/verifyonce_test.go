@@ -52,7 +52,7 @@ func TestBlocksAreVerifiedOnceBeforeCommit(t *testing.T) {
 					}
 					continue
 				}
-				env := blockEnvelope(chain[i], nil, 1) // pushed: decoded from the payload's bytes
+				env := wireBlock{}.envelope(chain[i], 1) // pushed: decoded from the payload's bytes
 				p.Step(fakeID(2), "org1", env, len(env.GetPayload()))
 			}
 			if got := len(p.Ready().Commits); got != len(chain) || mem.Height() != uint64(len(chain)) {

@@ -28,9 +28,14 @@ const (
 // stream already proves (blocks carry the orderer's signature; pull and
 // state transfer are point to point) may leave it empty.
 type Envelope struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
-	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Payload   []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	Signature []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	// For a pushed block (payload a BlockMessage without hops): the hops it
+	// has made, as BlockMessage.hops. Outside the payload, a peer forwards
+	// the payload it received as it is, without copying it; unsigned, as
+	// BlockMessage.hops is.
+	Hops          uint32 `protobuf:"varint,3,opt,name=hops,proto3" json:"hops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -77,6 +82,13 @@ func (x *Envelope) GetSignature() []byte {
 		return x.Signature
 	}
 	return nil
+}
+
+func (x *Envelope) GetHops() uint32 {
+	if x != nil {
+		return x.Hops
+	}
+	return 0
 }
 
 type GossipMessage struct {
@@ -939,7 +951,8 @@ type BlockMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Block *Block                 `protobuf:"bytes,1,opt,name=block,proto3" json:"block,omitempty"`
 	// How many peer-to-peer hops the block has made so far (the leader's
-	// first push is hop 1).
+	// first push is hop 1). Pushes carry it in Envelope.hops instead; a
+	// receiver takes the larger of the two.
 	Hops          uint32 `protobuf:"varint,2,opt,name=hops,proto3" json:"hops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1598,10 +1611,11 @@ var File_gossip_proto protoreflect.FileDescriptor
 
 const file_gossip_proto_rawDesc = "" +
 	"\n" +
-	"\fgossip.proto\x12\vblockgossip\x1a\vblock.proto\"B\n" +
+	"\fgossip.proto\x12\vblockgossip\x1a\vblock.proto\"V\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xa7\b\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\x12\x12\n" +
+	"\x04hops\x18\x03 \x01(\rR\x04hops\"\xa7\b\n" +
 	"\rGossipMessage\x12:\n" +
 	"\thandshake\x18\x01 \x01(\v2\x1a.blockgossip.ConnEstablishH\x00R\thandshake\x121\n" +
 	"\x05alive\x18\x02 \x01(\v2\x19.blockgossip.AliveMessageH\x00R\x05alive\x12O\n" +

@@ -101,11 +101,12 @@ func BenchmarkPushFanout(b *testing.B) {
 			blocks, v := chain(b, n, size)
 			envs := make([]*pb.Envelope, n)
 			for i, blk := range blocks {
-				payload, err := proto.Marshal(&pb.GossipMessage{Content: &pb.GossipMessage_Block{Block: &pb.BlockMessage{Block: blk, Hops: 1}}})
+				// As peers push it: hops in the envelope, so the payload is forwarded as it is.
+				payload, err := proto.Marshal(&pb.GossipMessage{Content: &pb.GossipMessage_Block{Block: &pb.BlockMessage{Block: blk}}})
 				if err != nil {
 					b.Fatal(err)
 				}
-				envs[i] = &pb.Envelope{Payload: payload}
+				envs[i] = &pb.Envelope{Payload: payload, Hops: 1}
 			}
 			fresh := func() *gossip.Peer {
 				p := newBenchPeer(b, v, pkiid(0))

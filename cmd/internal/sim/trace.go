@@ -58,7 +58,7 @@ func describe(env *pb.Envelope) string {
 	}
 	switch c := m.Content.(type) {
 	case *pb.GossipMessage_Block:
-		return fmt.Sprintf("block %s hop %d", nums([]*pb.Block{c.Block.GetBlock()}), c.Block.GetHops())
+		return fmt.Sprintf("block %s hop %d", nums([]*pb.Block{c.Block.GetBlock()}), max(c.Block.GetHops(), env.GetHops()))
 	case *pb.GossipMessage_Ihave:
 		return fmt.Sprintf("ihave %d", c.Ihave.GetNumber())
 	case *pb.GossipMessage_Graft:
