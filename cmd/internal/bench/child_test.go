@@ -56,6 +56,7 @@ func TestRunChild(t *testing.T) {
 	assert.Equal(t, 1.0, res.DeliveryRatio)
 	assert.Greater(t, res.PeakRSSBytes, uint64(0))
 	assert.Greater(t, res.CPUSecondsTotal, 0.0)
+	assert.Greater(t, res.AllocBytes, uint64(o.Blocks*o.BlockSize), "every block is allocated at least once while timed")
 
 	_, err = RunChild(context.Background(), os.Args[0], ChildArgs(o, "nope"), o, io.Discard)
 	assert.ErrorIs(t, err, ErrChild, "a child that fails to start reports no result")

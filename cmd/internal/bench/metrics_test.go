@@ -202,7 +202,7 @@ func TestJSONHasTheContractKeys(t *testing.T) {
 	require.Len(t, doc.Runs, 1)
 	for _, k := range []string{"profile", "transport", "peers", "orgs", "block_size", "blocks", "delivery_ratio",
 		"time_to_last_ms", "peer_latency_ms", "amplification", "wire_amplification", "duplicates_per_delivery",
-		"orderer_egress_bytes_per_block", "incomplete_blocks", "blocks_per_s", "mb_per_s", "cpu_seconds", "peak_rss_bytes"} {
+		"orderer_egress_bytes_per_block", "incomplete_blocks", "blocks_per_s", "mb_per_s", "cpu_seconds", "peak_rss_bytes", "gc_cycles", "alloc_bytes"} {
 		assert.Contains(t, doc.Runs[0], k)
 	}
 	ttl, ok := doc.Runs[0]["time_to_last_ms"].(map[string]any)

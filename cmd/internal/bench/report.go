@@ -55,6 +55,9 @@ var rows = []row{
 	{"throughput (blocks/s)", func(r Result) string { return fmt.Sprintf("%.2f", r.BlocksPerS) }},
 	{"throughput (MB/s committed)", func(r Result) string { return fmt.Sprintf("%.2f", r.MBPerS) }},
 	{"CPU seconds (timed part)", func(r Result) string { return fmt.Sprintf("%.2f", r.CPUSeconds) }},
+	{"GC cycles / MiB allocated (timed)", func(r Result) string {
+		return fmt.Sprintf("%d / %.0f", r.GCCycles, float64(r.AllocBytes)/(1<<20))
+	}},
 	{"peak RSS (MiB)", func(r Result) string { return f1(float64(r.PeakRSSBytes) / (1 << 20)) }},
 	{"warm-up (s, untimed)", func(r Result) string {
 		s := fmt.Sprintf("%.1f", r.WarmupSeconds)

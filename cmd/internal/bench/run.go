@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +45,12 @@ type Result struct {
 	// CPUSecondsTotal includes set-up, warm-up and stop.
 	CPUSeconds      float64 `json:"cpu_seconds"`
 	CPUSecondsTotal float64 `json:"cpu_seconds_total"`
+	// GCCycles and AllocBytes are the Go garbage collections completed
+	// and the heap bytes allocated during the timed part: all peers share
+	// one heap here, so a collection's assists and pauses hold up every
+	// peer at once, and the allocation rate sets how often they come.
+	GCCycles   uint64 `json:"gc_cycles"`
+	AllocBytes uint64 `json:"alloc_bytes"`
 	// PeakRSSBytes is the process's peak resident set (VmHWM).
 	PeakRSSBytes uint64 `json:"peak_rss_bytes"`
 	// WarmupSeconds is how long the untimed warm-up took; WarmupComplete
@@ -105,7 +112,7 @@ func Run(ctx context.Context, opts Options, profileName string, progress Progres
 		endTimed = opts.OnTimed()
 	}
 	before := snapshot(counters)
-	cpu1 := cpuSeconds()
+	cpu1, gc1 := cpuSeconds(), readGC()
 	start := time.Now()
 	cuts, err := net.feed(ctx, rec, progress)
 	if err == nil {
@@ -114,6 +121,8 @@ func Run(ctx context.Context, opts Options, profileName string, progress Progres
 	endTimed()
 	traffic := snapshot(counters).minus(before)
 	res.CPUSeconds = cpuSeconds() - cpu1
+	gc2 := readGC()
+	res.GCCycles, res.AllocBytes = gc2.cycles-gc1.cycles, gc2.alloc-gc1.alloc
 	res.TimedSeconds = time.Since(start).Seconds()
 
 	r := Record{Peers: opts.Peers, Planned: opts.Blocks, Cuts: cuts, Deliveries: rec.timed(), Traffic: traffic}
@@ -356,6 +365,24 @@ func (r *recorder) timed() []Delivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Delivery(nil), r.deliveries...)
+}
+
+// gcStats are the Go runtime's cumulative collection and allocation counts.
+type gcStats struct{ cycles, alloc uint64 }
+
+// readGC reads gcStats from runtime/metrics (no stop-the-world, unlike
+// runtime.ReadMemStats).
+func readGC() gcStats {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	var g gcStats
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		g.cycles = s[0].Value.Uint64()
+	}
+	if s[1].Value.Kind() == metrics.KindUint64 {
+		g.alloc = s[1].Value.Uint64()
+	}
+	return g
 }
 
 // cpuSeconds is this process's user+system CPU time so far.
