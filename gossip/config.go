@@ -144,6 +144,10 @@ type Config struct {
 	// with fewer announcers known, the next announcer's IHave is grafted
 	// on arrival until the hedge is full.
 	GraftHedge int
+	// GraftParent: once every announcer of a missing block has been
+	// grafted without an answer, graft our eager parent (its copy to us
+	// was most likely lost on the way) before handing the block to pull.
+	GraftParent bool
 
 	// StoreSize bounds the dedupe store (entries).
 	StoreSize int
@@ -209,6 +213,7 @@ func DefaultConfig() Config {
 		GraftTimeoutSub:    2,                      // graft 40 ms after the first IHave at the least (the tick gave 0-100 ms), more when eager copies run late
 		GraftQuorum:        2,                      // two announcers near our depth, each 40 ms past its copy: ours is lost, graft at the next sub-tick (churn+loss live p99 at 100 peers, 16 seeds: 3.08x -> 2.34x healthy with GraftHedge; healthy amplification +0.007 at most)
 		GraftHedge:         2,                      // a lost graft or answer (~10% at 5% loss) cost a retry round trip, ~60 ms: two announcers make that 1%; grafts are rare when healthy (+0.00 amplification in sim)
+		GraftParent:        true,                   // after a lost graft and a lost hedge: one round trip to the parent, not a pull round 50-100 ms later
 		StoreSize:          4096,                   // blocks remembered for dedupe: minutes of traffic at 10 blocks/s
 		StoreTTL:           3000,                   // 5 min: late duplicates past this are re-verified, never re-committed
 		ReorderWindow:      256,                    // = pull's Lookahead: every block pull asks for can be buffered

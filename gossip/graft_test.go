@@ -250,6 +250,7 @@ func TestOneShotCopyIsNotPushedToTheParent(t *testing.T) {
 func TestParentsRepairedCopyDoesNotRaiseTheGraftTimeout(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
+	cfg.GraftParent = false // the parent's copy must come unasked: once grafted, it is an answer
 	for _, tc := range []struct {
 		name      string
 		hops      uint32 // of the parent's late copy of block 1 (block 0 came with 5)

@@ -132,3 +132,34 @@ func TestHedgeTopsUpOnTheNextIHave(t *testing.T) {
 		t.Fatalf("graft record %+v: want a first, b as a further target, not c", g)
 	}
 }
+
+// When every announcer was grafted and no answer came, our eager parent
+// is grafted (its copy to us was most likely lost on the way) before the
+// block goes to pull; without GraftParent, pull is next at once.
+func TestParentGraftedWhenTheAnnouncersFail(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		cfg := DefaultConfig()
+		cfg.PullEnabled = false
+		cfg.GraftParent = on
+		_, p, chain := graftPeer(t, cfg, 74, 2)
+		parent, a, b := fakeID(0), fakeID(1), fakeID(2)
+		ihaveFrom(p, a, chain, 1)
+		ihaveFrom(p, b, chain, 1)
+		p.Ready()
+		var order []identity.PKIID
+		for range 4 { // the hedged graft at the first tick, its answers lost
+			p.Tick()
+			order = append(order, graftedTo(p.Ready().Messages, parent, a, b)...)
+		}
+		want := []identity.PKIID{a, b}
+		if on {
+			want = append(want, parent)
+		}
+		if !slices.Equal(order, want) {
+			t.Fatalf("GraftParent %v: grafted %v, want %v", on, order, want)
+		}
+		if _, pending := p.missing[blockKey{number: 1, hash: [32]byte(ledgerHash(chain[1]))}]; pending {
+			t.Fatalf("GraftParent %v: block 1 still waits for a graft after every candidate failed", on)
+		}
+	}
+}

@@ -150,12 +150,15 @@ type missingBlock struct {
 	near int
 	// early: the quorum moved the first graft ahead of the graft timeout.
 	early bool
-	// asked is how many announcers the first graft and its hedge asked.
+	// asked is how many announcers the first graft and its top-ups asked.
 	asked int
 	// hedgeDue: the first graft went early to one announcer; the rest of
-	// the hedge goes at the graft timeout (hedgeAt), before retryAt.
-	hedgeDue         bool
-	hedgeAt, retryAt uint64
+	// the hedge goes at the graft timeout, unless retryAt comes first.
+	hedgeDue bool
+	retryAt  uint64
+	// askedParent: our eager parent was grafted once every announcer had
+	// been (Config.GraftParent).
+	askedParent bool
 }
 
 // maxAnnouncers bounds the announcers kept per missing block.
@@ -780,6 +783,17 @@ func (p *Peer) graftNext(key blockKey, m *missingBlock) bool {
 	}
 	m.hedgeDue = false
 	sent := 0
+	if m.grafted && len(m.announcers) == 0 && !m.askedParent && p.cfg.GraftParent {
+		// Every announcer was grafted, and the answers did not come. Our
+		// eager parent most likely has the block (its copy to us was lost
+		// on the way): one graft round trip, where pull takes a round
+		// (hello, digest, request: 2 round trips and a sub-tick or more).
+		m.askedParent = true
+		if g, ok := p.grafted[key.number]; ok && p.parent != (identity.PKIID{}) && !g.target(p.parent) && p.IsAlive(p.parent) {
+			p.graft(key, m, p.parent, p.parentHops)
+			sent++
+		}
+	}
 	for len(m.announcers) > 0 && sent < want {
 		a, ahops := m.announcers[0], m.hops[0]
 		m.announcers, m.hops = m.announcers[1:], m.hops[1:]
