@@ -163,3 +163,36 @@ func TestParentGraftedWhenTheAnnouncersFail(t *testing.T) {
 		}
 	}
 }
+
+// With LazyBack a neighbour whose IHave reaches us becomes a lazy
+// neighbour of ours, so that it hears our IHaves too (the link is two-way,
+// as in Plumtree); without it our lazy set is only what we picked.
+func TestLazyBackMakesAnAnnouncerALazyNeighbour(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		cfg := DefaultConfig()
+		cfg.PullEnabled = false
+		cfg.LazyBack = on
+		_, p, chain := graftPeer(t, cfg, 75, 2)
+		x := fakeID(4)
+		p.eager.set(x, false)
+		p.lazy.set(x, false)
+		ihaveFrom(p, x, chain, 1)
+		p.Ready()
+		if _, lazy := p.lazy.pos[x]; lazy != on {
+			t.Fatalf("LazyBack %v: the announcer is a lazy neighbour: %v", on, lazy)
+		}
+		if _, eager := p.eager.pos[x]; eager {
+			t.Fatalf("LazyBack %v: an announcer became an eager neighbour", on)
+		}
+	}
+	// An eager neighbour's IHave leaves it eager.
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	_, p, chain := graftPeer(t, cfg, 76, 2)
+	parent := fakeID(0)
+	ihaveFrom(p, parent, chain, 1)
+	p.Ready()
+	if _, lazy := p.lazy.pos[parent]; lazy {
+		t.Fatal("our eager parent's IHave made it lazy")
+	}
+}

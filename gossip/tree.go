@@ -543,6 +543,9 @@ func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
 			return
 		}
 		key := blockKey{number: ih.GetNumber(), hash: [32]byte(ih.GetHash())}
+		if _, eager := p.eager.pos[from]; !eager && p.cfg.LazyBack {
+			p.lazy.set(from, true) // it announces to us: we announce to it (see Config.LazyBack)
+		}
 		if p.Have(ih.GetNumber()) || p.store.has(key) {
 			p.knows(ih.GetNumber(), from)
 			// The copy beat its first IHave: eager copies are on time.
