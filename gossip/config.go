@@ -219,8 +219,8 @@ func DefaultConfig() Config {
 		TreeResolution:     5,                      // 20 ms sub-ticks: a lost copy costs tens of ms per repair step, not a tick or two; the Node wakes only while a tree timer is pending
 		IHaveDelaySub:      2,                      // 40 ms head start for the eager copy (the tick gave 0-100 ms, 50 on average)
 		GraftTimeoutSub:    2,                      // graft 40 ms after the first IHave at the least (the tick gave 0-100 ms), more when eager copies run late
-		GraftQuorum:        2,                      // two announcers near our depth, each 40 ms past its copy: ours is lost, graft at the next sub-tick (churn+loss live p99 at 100 peers, 16 seeds: 3.08x -> 2.34x healthy with GraftHedge; healthy amplification +0.007 at most)
-		GraftHedge:         2,                      // a lost graft or answer (~10% at 5% loss) cost a retry round trip, ~60 ms: two announcers make that 1%; grafts are rare when healthy (+0.00 amplification in sim)
+		GraftQuorum:        2,                      // two announcers near our depth, each 40 ms past its copy: ours is lost, graft at the next sub-tick (churn+loss live p99 at 100 peers, 16 seeds: 3.08x -> 2.30x healthy with GraftHedge; healthy amplification +0.007 at most)
+		GraftHedge:         2,                      // a lost graft or answer (~10% at 5% loss) cost a retry round trip, ~60 ms: two announcers make that 1%; grafts are rare when healthy (healthy amplification in sim +0.000-0.003)
 		LazyBack:           true,                   // more announcers per peer: churn+loss live p99 2.33x -> 2.07x healthy at 100 peers, 2.04x -> 1.92x at 1,000; ~1 message more per peer per block (12.0 -> 13.0), healthy amplification +0.01 at most
 		GraftParent:        true,                   // after a lost graft and a lost hedge: one round trip to the parent, not a pull round 50-100 ms later
 		StoreSize:          4096,                   // blocks remembered for dedupe: minutes of traffic at 10 blocks/s
