@@ -26,6 +26,16 @@ import (
 // goes down the tree when that copy comes, and a copy grafted one-shot is
 // not pushed back to the parent (the duplicate would prune us).
 //
+// Under loss (issue 11) a lost copy is told from a late one sooner: once
+// Config.GraftQuorum announcers about our depth have announced it (each
+// held its copy for the IHave delay), it is grafted one sub-tick after
+// the first IHave; the first graft asks Config.GraftHedge announcers (the
+// quorum's early graft one, the rest at the graft timeout; a graft that
+// knew fewer is topped up by the next IHave), so one lost graft or answer
+// costs no retry; when every announcer failed, our parent is grafted
+// before pull (Config.GraftParent); and lazy links are two-way
+// (Config.LazyBack), so that every peer hears enough announcers.
+//
 // The graft timeout adapts: on a busy machine or with large blocks, an
 // IHave (a few bytes) outruns the eager copy (the whole block) by more
 // than a tick, and a fixed one-tick timeout would graft blocks already on
