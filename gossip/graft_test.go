@@ -49,6 +49,7 @@ func blocksTo(msgs []Out, id identity.PKIID) int {
 func TestGraftRetryWaitsOneRoundTrip(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
+	cfg.GraftQuorum, cfg.GraftHedge = 0, 1 // one announcer at the graft timeout (the quorum and the hedge have their own tests)
 	_, p, chain := graftPeer(t, cfg, 50, 2)
 	p.observeLate(3 * p.resolution()) // eager copies have lately come 3 ticks late
 	timeout := p.GraftTimeout()
@@ -249,6 +250,7 @@ func TestOneShotCopyIsNotPushedToTheParent(t *testing.T) {
 func TestParentsRepairedCopyDoesNotRaiseTheGraftTimeout(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
+	cfg.GraftParent = false // the parent's copy must come unasked: once grafted, it is an answer
 	for _, tc := range []struct {
 		name      string
 		hops      uint32 // of the parent's late copy of block 1 (block 0 came with 5)
@@ -258,6 +260,7 @@ func TestParentsRepairedCopyDoesNotRaiseTheGraftTimeout(t *testing.T) {
 	}{
 		{"after a later block", 5, true, true, 1},
 		{"hop count restarted", 2, false, false, 1},
+		{"hop count restarted, after our graft's answer", 2, false, true, 1},
 		{"in order, at depth: late", 5, false, true, 4},
 		{"in order, at depth, unanswered: late", 5, false, false, 4},
 	} {

@@ -324,6 +324,7 @@ func TestGraftTakesAShortcut(t *testing.T) {
 func TestLateCopyCountsAfterALaterBlock(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
+	cfg.GraftParent = false // the parent's copy must come unasked: once grafted, it is an answer
 	net := seededNet(t, 4, cfg, 46)
 	net.ticks(2)
 	p := net.peers[3].p

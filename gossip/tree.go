@@ -26,6 +26,16 @@ import (
 // goes down the tree when that copy comes, and a copy grafted one-shot is
 // not pushed back to the parent (the duplicate would prune us).
 //
+// Under loss (issue 11) a lost copy is told from a late one sooner: once
+// Config.GraftQuorum announcers about our depth have announced it (each
+// held its copy for the IHave delay), it is grafted one sub-tick after
+// the first IHave; the first graft asks Config.GraftHedge announcers (the
+// quorum's early graft one, the rest at the graft timeout; a graft that
+// knew fewer is topped up by the next IHave), so one lost graft or answer
+// costs no retry; when every announcer failed, our parent is grafted
+// before pull (Config.GraftParent); and lazy links are two-way
+// (Config.LazyBack), so that every peer hears enough announcers.
+//
 // The graft timeout adapts: on a busy machine or with large blocks, an
 // IHave (a few bytes) outruns the eager copy (the whole block) by more
 // than a tick, and a fixed one-tick timeout would graft blocks already on
@@ -145,7 +155,33 @@ type missingBlock struct {
 	grafted    bool
 	// gap: announced by no IHave but by the next block (see noteGap).
 	gap bool
+	// near counts the announcers at most quorumSlack hops shallower than
+	// our parent's copy (Config.GraftQuorum).
+	near int
+	// early: the quorum moved the first graft ahead of the graft timeout.
+	early bool
+	// asked is how many announcers the first graft and its top-ups asked.
+	asked int
+	// hedgeDue: the first graft went early to one announcer; the rest of
+	// the hedge goes at the graft timeout, unless retryAt comes first.
+	hedgeDue bool
+	retryAt  uint64
+	// askedParent: our eager parent was grafted once every announcer had
+	// been (Config.GraftParent).
+	askedParent bool
 }
+
+// maxAnnouncers bounds the announcers kept per missing block.
+const maxAnnouncers = 8
+
+// quorumSlack is how many hops shallower than our parent's copy an
+// announcer may be and still count towards Config.GraftQuorum. An
+// announcer much closer to the root got the block well before our parent
+// did, so its IHave can outrun our healthy copy (at 1,000 peers counting
+// every announcer graft copies merely late: healthy amplification +0.02
+// to +0.035); one at about our depth announces IHaveDelay after our copy
+// should have come.
+const quorumSlack = 1
 
 type graftRecord struct {
 	first uint64
@@ -418,7 +454,7 @@ func (p *Peer) flushIHaves() {
 // eager link did its job, pull only won a race (a pull round that lists
 // the block just cut); pruning it would leave us without an eager parent,
 // and every next block would wait IHaveDelay + the graft timeout.
-func (p *Peer) treeDuplicate(from identity.PKIID, n uint64) {
+func (p *Peer) treeDuplicate(from identity.PKIID, n uint64, hops uint32) {
 	if from == p.self.ID {
 		return
 	}
@@ -429,7 +465,12 @@ func (p *Peer) treeDuplicate(from identity.PKIID, n uint64) {
 	// upstream. Counting it raised the graft timeout of every peer below
 	// a loss to several ticks (1,000 peers, 5% loss). (A copy we still
 	// lack counts even then: under load many blocks are in flight.)
-	repaired := n+1 < p.parentTop
+	// So was a copy with fewer hops than our parent's copies carry: a
+	// graft's answer upstream restarted its hop count (the same test as
+	// treeForward's; without it the graft timeout of peers below a loss
+	// rose to 3-7 sub-ticks at 100 peers under churn and loss, and their
+	// next lost copy waited 80-130 ms after its first IHave).
+	repaired := n+1 < p.parentTop || hops < p.parentHops
 	if from == p.parent {
 		p.parentTop = max(p.parentTop, n+1)
 	}
@@ -513,6 +554,9 @@ func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
 			return
 		}
 		key := blockKey{number: ih.GetNumber(), hash: [32]byte(ih.GetHash())}
+		if _, eager := p.eager.pos[from]; !eager && p.cfg.LazyBack {
+			p.lazy.set(from, true) // it announces to us: we announce to it (see Config.LazyBack)
+		}
 		if p.Have(ih.GetNumber()) || p.store.has(key) {
 			p.knows(ih.GetNumber(), from)
 			// The copy beat its first IHave: eager copies are on time.
@@ -530,12 +574,45 @@ func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
 			p.missing[key] = m
 			p.missOrder = append(p.missOrder, key)
 		}
-		if len(m.announcers) < 8 {
+		if len(m.announcers) < maxAnnouncers {
 			m.announcers = append(m.announcers, from)
 			m.hops = append(m.hops, ih.GetHops())
 		}
+		p.noteAnnouncer(key, m, from, ih.GetHops())
 	}
 }
+
+// noteAnnouncer acts on a new IHave for a missing block from announcer
+// from (just appended to m.announcers, unless the table was full): it
+// tops up a first graft that found fewer announcers than GraftHedge, and
+// it counts the announcer towards GraftQuorum.
+func (p *Peer) noteAnnouncer(key blockKey, m *missingBlock, from identity.PKIID, hops uint32) {
+	if m.gap {
+		return
+	}
+	if m.grafted {
+		// The first graft asked fewer announcers than the hedge wants (it
+		// knew no more): ask this one now rather than a retry later.
+		last := len(m.announcers) - 1
+		if !m.hedgeDue && m.asked < p.graftHedge() && last >= 0 && m.announcers[last] == from && p.IsAlive(from) {
+			p.graft(key, m, from, m.hops[last])
+			m.announcers, m.hops = m.announcers[:last], m.hops[:last]
+			m.asked++
+		}
+		return
+	}
+	if p.cfg.GraftQuorum == 0 || hops+quorumSlack < p.parentHops {
+		return
+	}
+	m.near++
+	if m.near >= p.cfg.GraftQuorum {
+		m.early = true
+		m.deadline = min(m.deadline, max(m.first+1, p.sub))
+	}
+}
+
+// graftHedge is how many announcers a first graft asks.
+func (p *Peer) graftHedge() int { return max(p.cfg.GraftHedge, 1) }
 
 // fillNeighbours tops the neighbour sets up from the live org members:
 // eager links up to Fanout (asking each to push to us too), then lazy ones
@@ -708,11 +785,29 @@ func (p *Peer) noteGap(from identity.PKIID, b *pb.Block, n uint64, hops uint32) 
 // 5% loss the slowest block of a run waited for four grafts in a row).
 // Retries are about a tenth of grafts there, so the extra copy is cheap.
 func (p *Peer) graftNext(key blockKey, m *missingBlock) bool {
-	want := 1
-	if m.grafted {
-		want = retryFanout
+	first, hedge := !m.grafted, m.hedgeDue && p.sub < m.retryAt
+	want := retryFanout
+	switch {
+	case hedge:
+		want = p.graftHedge() - m.asked // the rest of the hedge, at the graft timeout
+	case first && m.early:
+		want = 1 // the quorum's early graft: the hedge waits for the graft timeout
+	case first:
+		want = p.graftHedge()
 	}
+	m.hedgeDue = false
 	sent := 0
+	if m.grafted && len(m.announcers) == 0 && !m.askedParent && p.cfg.GraftParent {
+		// Every announcer was grafted, and the answers did not come. Our
+		// eager parent most likely has the block (its copy to us was lost
+		// on the way): one graft round trip, where pull takes a round
+		// (hello, digest, request: 2 round trips and a sub-tick or more).
+		m.askedParent = true
+		if g, ok := p.grafted[key.number]; ok && p.parent != (identity.PKIID{}) && !g.target(p.parent) && p.IsAlive(p.parent) {
+			p.graft(key, m, p.parent, p.parentHops)
+			sent++
+		}
+	}
 	for len(m.announcers) > 0 && sent < want {
 		a, ahops := m.announcers[0], m.hops[0]
 		m.announcers, m.hops = m.announcers[1:], m.hops[1:]
@@ -721,10 +816,23 @@ func (p *Peer) graftNext(key blockKey, m *missingBlock) bool {
 			sent++
 		}
 	}
-	if sent > 0 {
-		m.deadline = p.sub + p.retryTimeout()
+	switch {
+	case hedge && sent == 0:
+		m.deadline = m.retryAt // nobody left to hedge with: the first graft's answer is still due
+		return true
+	case hedge:
+	case sent == 0:
+		return false
+	case first:
+		m.asked = sent
 	}
-	return sent > 0
+	m.retryAt = p.sub + p.retryTimeout()
+	m.deadline = m.retryAt
+	if first && m.early && p.graftHedge() > sent {
+		m.hedgeDue = true
+		m.deadline = min(m.retryAt, max(m.first+p.graftTimeoutSub(), p.sub+1))
+	}
+	return true
 }
 
 // retryFanout is how many announcers a graft retry asks at once.

@@ -80,6 +80,10 @@ func TestConfigValidate(t *testing.T) {
 		"batch":    func(c *Config) { c.PushBatch = -1 },
 		"pull":     func(c *Config) { c.Pull.PullInterval = 0 },
 		"election": func(c *Config) { c.Election.ElectionDuration = 0 },
+		"quorum":   func(c *Config) { c.GraftQuorum = -1 },
+		"quorum8":  func(c *Config) { c.GraftQuorum = maxAnnouncers + 1 },
+		"hedge":    func(c *Config) { c.GraftHedge = -1 },
+		"hedge8":   func(c *Config) { c.GraftHedge = maxAnnouncers + 1 },
 	} {
 		c := DefaultConfig()
 		mut(&c)

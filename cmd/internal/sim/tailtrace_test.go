@@ -1,0 +1,217 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// tailLog collects, from a trace of every peer, the events of each
+// (peer, block) pair: the messages that carry or name the block, crashes,
+// restarts and the commit. It parses msgTrace's lines.
+type tailLog struct {
+	buf     []byte
+	cuts    map[int]float64
+	events  map[[2]int][]string // (peer, block) -> lines
+	commit  map[[2]int]float64
+	downs   map[int][][2]float64 // peer -> [crash, restart]
+	blocks  int
+	lineRE  *regexp.Regexp
+	msgRE   *regexp.Regexp
+	numsRE  *regexp.Regexp
+	rangeRE *regexp.Regexp
+}
+
+func newTailLog(blocks int) *tailLog {
+	return &tailLog{
+		cuts: map[int]float64{}, events: map[[2]int][]string{}, commit: map[[2]int]float64{},
+		downs: map[int][][2]float64{}, blocks: blocks,
+		lineRE:  regexp.MustCompile(`^\s*([0-9.]+) ms  (.*)$`),
+		msgRE:   regexp.MustCompile(`^(\d+) -> (\d+) (.*)$`),
+		numsRE:  regexp.MustCompile(`^(block|ihave|graft) (\d+)`),
+		rangeRE: regexp.MustCompile(`\[(\d+),(\d+)\)`),
+	}
+}
+
+func (l *tailLog) Write(b []byte) (int, error) {
+	l.buf = append(l.buf, b...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		l.line(string(l.buf[:i]))
+		l.buf = l.buf[i+1:]
+	}
+	return len(b), nil
+}
+
+func (l *tailLog) add(peer, block int, at float64, s string) {
+	if block < 0 || block >= l.blocks {
+		return
+	}
+	k := [2]int{peer, block}
+	l.events[k] = append(l.events[k], fmt.Sprintf("%+8.1f %s", at-l.cuts[block], s))
+}
+
+func (l *tailLog) line(s string) {
+	m := l.lineRE.FindStringSubmatch(s)
+	if m == nil {
+		return
+	}
+	at, _ := strconv.ParseFloat(m[1], 64)
+	rest := m[2]
+	var a, b int
+	var word string
+	switch {
+	case strings.HasPrefix(rest, "orderer cuts block "):
+		n, _ := strconv.Atoi(strings.TrimPrefix(rest, "orderer cuts block "))
+		l.cuts[n] = at
+		return
+	case strings.Contains(rest, " crashes at height"):
+		fmt.Sscan(rest, &a)
+		l.downs[a] = append(l.downs[a], [2]float64{at, 1e18})
+		for n := range l.blocks {
+			l.add(a, n, at, "CRASH")
+		}
+		return
+	case strings.Contains(rest, " restarts at height"):
+		fmt.Sscan(rest, &a)
+		d := l.downs[a]
+		d[len(d)-1][1] = at
+		for n := range l.blocks {
+			l.add(a, n, at, "RESTART "+rest)
+		}
+		return
+	case strings.Contains(rest, " commits block "):
+		fmt.Sscanf(rest, "%d commits block %d via %s", &a, &b, &word)
+		l.commit[[2]int{a, b}] = at
+		l.add(a, b, at, "COMMIT via "+word)
+		return
+	}
+	mm := l.msgRE.FindStringSubmatch(rest)
+	if mm == nil {
+		return
+	}
+	from, _ := strconv.Atoi(mm[1])
+	to, _ := strconv.Atoi(mm[2])
+	desc := mm[3]
+	if strings.Contains(desc, "alive") || strings.Contains(desc, "leadership") || strings.Contains(desc, "Membership") {
+		return
+	}
+	var nums []int
+	if x := l.numsRE.FindStringSubmatch(desc); x != nil {
+		n, _ := strconv.Atoi(x[2])
+		nums = append(nums, n)
+	} else if i := strings.Index(desc, "blocks "); i >= 0 {
+		for _, f := range strings.Split(strings.Fields(desc[i+7:])[0], ",") {
+			if n, err := strconv.Atoi(f); err == nil {
+				nums = append(nums, n)
+			}
+		}
+	} else if strings.HasPrefix(desc, "pull-request") || strings.HasPrefix(desc, "state-request") {
+		for _, r := range l.rangeRE.FindAllStringSubmatch(desc, -1) {
+			s, _ := strconv.Atoi(r[1])
+			e, _ := strconv.Atoi(r[2])
+			for n := s; n < e && n < l.blocks; n++ {
+				nums = append(nums, n)
+			}
+		}
+	}
+	for _, n := range nums {
+		l.add(from, n, at, fmt.Sprintf("%d -> %d %s", from, to, desc))
+		l.add(to, n, at, fmt.Sprintf("%d -> %d %s", from, to, desc))
+	}
+}
+
+// live reports whether peer was up from the cut of block n to its commit.
+func (l *tailLog) live(peer, n int) bool {
+	c, ok := l.commit[[2]int{peer, n}]
+	if !ok {
+		return false
+	}
+	for _, d := range l.downs[peer] {
+		if d[0] <= c && d[1] >= l.cuts[n] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestTailTrace prints, for a churn+loss run of the default profile named
+// in SIM_TAIL ("peers,seed[,k]", e.g. 1000,2,10), the last live peer of
+// every block, then the k slowest live (peer, block) pairs with every
+// event of each that names the block (times from the block's cut; a
+// received message at its arrival, a lost one when sent): which copy was
+// lost, when the IHaves came, when each graft went. Skipped without
+// SIM_TAIL.
+func TestTailTrace(t *testing.T) {
+	spec := os.Getenv("SIM_TAIL")
+	if spec == "" {
+		t.Skip("set SIM_TAIL=peers,seed[,k]")
+	}
+	f := strings.Split(spec, ",")
+	o := DefaultOptions()
+	o.Loss, o.Churn = 0.05, 0.1
+	o.Peers, _ = strconv.Atoi(f[0])
+	o.Seed, _ = strconv.ParseUint(f[1], 10, 64)
+	k := 10
+	if len(f) > 2 {
+		k, _ = strconv.Atoi(f[2])
+	}
+	l := newTailLog(o.Blocks)
+	o.trace = &msgTrace{out: l, peers: map[int]bool{}}
+	for i := range o.Peers {
+		o.trace.peers[i] = true
+	}
+	r, err := Run(context.Background(), o, ProfileDefault, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pair struct {
+		peer, block int
+		ms          float64
+	}
+	var pairs []pair
+	last := map[int]pair{}
+	for key, c := range l.commit {
+		if !l.live(key[0], key[1]) {
+			continue
+		}
+		p := pair{key[0], key[1], c - l.cuts[key[1]]}
+		pairs = append(pairs, p)
+		if p.ms > last[p.block].ms {
+			last[p.block] = p
+		}
+	}
+	slices.SortFunc(pairs, func(a, b pair) int {
+		if a.ms != b.ms {
+			if a.ms > b.ms {
+				return -1
+			}
+			return 1
+		}
+		return a.peer - b.peer
+	})
+	var lasts []pair
+	for _, p := range last {
+		lasts = append(lasts, p)
+	}
+	slices.SortFunc(lasts, func(a, b pair) int { return a.block - b.block })
+	fmt.Printf("live p50/p99 %+v\nlast live peer per block:\n", r.TimeToLastLive)
+	for _, p := range lasts {
+		fmt.Printf("  block %2d peer %4d %6.1f ms\n", p.block, p.peer, p.ms)
+	}
+	for _, p := range pairs[:min(k, len(pairs))] {
+		fmt.Printf("\n== peer %d block %d: %.1f ms\n", p.peer, p.block, p.ms)
+		for _, e := range l.events[[2]int{p.peer, p.block}] {
+			fmt.Println("   ", e)
+		}
+	}
+}
