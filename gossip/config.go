@@ -136,7 +136,9 @@ type Config struct {
 	// announced it: each of them has held the block for the IHave delay,
 	// so our own copy is no longer late but lost. The first graft then
 	// asks one announcer; the rest of GraftHedge follow at the graft
-	// timeout if the block is still missing. 0 turns it off.
+	// timeout if the block is still missing. Not while eager copies run
+	// late (the lateness estimate above twice the graft timeout's floor: a
+	// busy machine, where a quorum means late, not lost). 0 turns it off.
 	GraftQuorum int
 	// GraftHedge is how many announcers the first graft of a missing block
 	// asks (0 or 1: one). More than one costs a duplicate copy per graft

@@ -601,7 +601,7 @@ func (p *Peer) noteAnnouncer(key blockKey, m *missingBlock, from identity.PKIID,
 		}
 		return
 	}
-	if p.cfg.GraftQuorum == 0 || hops+quorumSlack < p.parentHops {
+	if p.cfg.GraftQuorum == 0 || hops+quorumSlack < p.parentHops || p.copiesLate() {
 		return
 	}
 	m.near++
@@ -609,6 +609,15 @@ func (p *Peer) noteAnnouncer(key blockKey, m *missingBlock, from identity.PKIID,
 		m.early = true
 		m.deadline = min(m.deadline, max(m.first+1, p.sub))
 	}
+}
+
+// copiesLate reports whether eager copies have lately come after their
+// IHaves by more than the graft timeout's floor: then a copy missing when
+// a quorum has announced it is most likely late, not lost (a busy
+// machine, not a lossy network), and an early graft would only bring a
+// duplicate, more load and later copies still.
+func (p *Peer) copiesLate() bool {
+	return p.lateX8/8+1 > 2*subFloor(p.cfg.GraftTimeout, p.cfg.GraftTimeoutSub, p.resolution())
 }
 
 // graftHedge is how many announcers a first graft asks.
