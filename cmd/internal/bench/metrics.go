@@ -109,6 +109,22 @@ type Figures struct {
 	// TimeToLastSamples are the per-block times to the last peer, sorted,
 	// ms: the data of the CDF plot.
 	TimeToLastSamples []float64 `json:"time_to_last_samples_ms"`
+	// PerBlock is every complete block in cut order, with its time to the
+	// last peer and who that peer was: whether the slow blocks of a run
+	// come together, at one period, or at one peer.
+	PerBlock []BlockTiming `json:"per_block"`
+}
+
+// BlockTiming is one complete block of a run.
+type BlockTiming struct {
+	Number uint64 `json:"number"`
+	// CutMs is when it was cut, ms after the first cut.
+	CutMs        float64 `json:"cut_ms"`
+	TimeToLastMs float64 `json:"time_to_last_ms"`
+	// LastPeer is the index of the last peer to commit it, and LastVia
+	// how that peer got it (push, pull, state, orderer).
+	LastPeer int    `json:"last_peer"`
+	LastVia  string `json:"last_via"`
 }
 
 // Compute derives the figures of a record. Deliveries of blocks not in
@@ -118,7 +134,7 @@ func Compute(r Record) Figures {
 	blocks := len(r.Cuts)
 	if blocks == 0 || r.Peers <= 0 {
 		f.IncompleteBlocks = r.Planned
-		f.TimeToLastSamples = []float64{}
+		f.TimeToLastSamples, f.PerBlock = []float64{}, []BlockTiming{}
 		return f
 	}
 	cutAt := make(map[uint64]int, blocks) // number -> index in r.Cuts
@@ -158,6 +174,8 @@ func Compute(r Record) Figures {
 	f.DeliveryRatio = float64(deliveries) / float64(r.Peers*planned)
 	f.IncompleteBlocks = planned - blocks
 
+	first := slices.MinFunc(r.Cuts, func(a, b Cut) int { return a.At.Compare(b.At) }).At
+	f.PerBlock = []BlockTiming{}
 	var ttl, lat []float64
 	for i, ds := range perBlock {
 		if len(ds) < r.Peers {
@@ -165,14 +183,16 @@ func Compute(r Record) Figures {
 			continue
 		}
 		cut := r.Cuts[i].At
-		last := cut
+		last := Delivery{At: cut}
 		for _, d := range ds {
 			lat = append(lat, ms(d.At.Sub(cut)))
-			if d.At.After(last) {
-				last = d.At
+			if d.At.After(last.At) {
+				last = d
 			}
 		}
-		ttl = append(ttl, ms(last.Sub(cut)))
+		ttl = append(ttl, ms(last.At.Sub(cut)))
+		f.PerBlock = append(f.PerBlock, BlockTiming{Number: r.Cuts[i].Number, CutMs: ms(cut.Sub(first)),
+			TimeToLastMs: ms(last.At.Sub(cut)), LastPeer: last.Peer, LastVia: last.Via.String()})
 	}
 	slices.Sort(ttl)
 	slices.Sort(lat)
@@ -192,7 +212,6 @@ func Compute(r Record) Figures {
 			State: float64(vias[gossip.ViaState]) / d, Orderer: float64(vias[gossip.ViaOrderer]) / d,
 		}
 	}
-	first := slices.MinFunc(r.Cuts, func(a, b Cut) int { return a.At.Compare(b.At) }).At
 	if window := lastCommit.Sub(first).Seconds(); deliveries > 0 && window > 0 {
 		f.BlocksPerS = float64(len(ttl)) / window
 		f.MBPerS = committed / window / 1e6

@@ -75,6 +75,11 @@ func TestComputeKnownNetwork(t *testing.T) {
 	// Complete blocks 1 and 2 took 30 and 40 ms to reach their last peer.
 	assert.Equal(t, Percentiles{P50: 30, P90: 40, P99: 40, Max: 40}, f.TimeToLast)
 	assert.Equal(t, []float64{30, 40}, f.TimeToLastSamples)
+	// In cut order, with the last peer and how it got the block.
+	assert.Equal(t, []BlockTiming{
+		{Number: 1, CutMs: 0, TimeToLastMs: 30, LastPeer: 1, LastVia: "push"},
+		{Number: 2, CutMs: 1000, TimeToLastMs: 40, LastPeer: 1, LastVia: "pull"},
+	}, f.PerBlock)
 	// Per-peer latencies of complete blocks: 10, 20, 30, 40 ms.
 	assert.Equal(t, PeerLatency{P50: 20, P99: 40}, f.PeerLatency)
 	// 7000 block bytes over 1000 bytes x 2 peers x 3 blocks.
@@ -130,7 +135,7 @@ func TestComputeNothingCompleteStillNumbers(t *testing.T) {
 	assert.Equal(t, 0.25, uncut.DeliveryRatio)
 
 	empty := Compute(Record{})
-	assert.Equal(t, Figures{TimeToLastSamples: []float64{}}, empty)
+	assert.Equal(t, Figures{TimeToLastSamples: []float64{}, PerBlock: []BlockTiming{}}, empty)
 }
 
 func TestCarriesBlocksClassifiesByMessageType(t *testing.T) {
