@@ -161,6 +161,7 @@ counts every byte received, control messages included.`,
 	f.Uint64Var(&opts.Seed, "seed", opts.Seed, "seed of payloads and protocol randomness")
 	f.DurationVar(&opts.Drain, "drain", opts.Drain, "how long after the last cut a block may take to reach every peer before it counts as incomplete")
 	f.DurationVar(&opts.WarmupTimeout, "warmup-timeout", opts.WarmupTimeout, "bound on the untimed warm-up (membership, election, genesis)")
+	f.IntVar(&opts.WarmupBlocks, "warmup-blocks", opts.WarmupBlocks, "untimed blocks cut after the warm-up, each awaited at every peer, so that the push tree has formed when timing starts (their times are reported apart)")
 	f.StringVar(&profile, "profile", bench.ProfileDefault, "run one profile: "+strings.Join(bench.Profiles, ", "))
 	f.StringVar(&compare, "compare", "", "run default, then these profiles (comma-separated), and print ratios")
 	f.BoolVar(&grid, "grid", false, "run the grid: peers {10,50,100} x block size {1 KiB,100 KiB,1 MiB}, 30 blocks at 5/s, all profiles")

@@ -31,6 +31,7 @@ func ChildArgs(opts Options, profile string) []string {
 		"--seed", strconv.FormatUint(opts.Seed, 10),
 		"--drain", opts.Drain.String(),
 		"--warmup-timeout", opts.WarmupTimeout.String(),
+		"--warmup-blocks", strconv.Itoa(opts.WarmupBlocks),
 	}
 }
 

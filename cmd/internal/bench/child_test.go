@@ -28,6 +28,7 @@ func testChild(args []string) int {
 	fs.Uint64Var(&o.Seed, "seed", 0, "")
 	fs.DurationVar(&o.Drain, "drain", 0, "")
 	fs.DurationVar(&o.WarmupTimeout, "warmup-timeout", 0, "")
+	fs.IntVar(&o.WarmupBlocks, "warmup-blocks", 0, "")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -56,6 +57,7 @@ func TestRunChild(t *testing.T) {
 	assert.Equal(t, 1.0, res.DeliveryRatio)
 	assert.Greater(t, res.PeakRSSBytes, uint64(0))
 	assert.Greater(t, res.CPUSecondsTotal, 0.0)
+	assert.Len(t, res.WarmupTimeToLastMs, o.WarmupBlocks, "each warm-up block is reported, untimed")
 	assert.Greater(t, res.AllocBytes, uint64(o.Blocks*o.BlockSize), "every block is allocated at least once while timed")
 
 	_, err = RunChild(context.Background(), os.Args[0], ChildArgs(o, "nope"), o, io.Discard)

@@ -59,6 +59,16 @@ var rows = []row{
 		return fmt.Sprintf("%d / %.0f", r.GCCycles, float64(r.AllocBytes)/(1<<20))
 	}},
 	{"peak RSS (MiB)", func(r Result) string { return f1(float64(r.PeakRSSBytes) / (1 << 20)) }},
+	{"warm-up blocks, time to last (ms)", func(r Result) string {
+		if len(r.WarmupTimeToLastMs) == 0 {
+			return "-"
+		}
+		s := make([]string, len(r.WarmupTimeToLastMs))
+		for i, v := range r.WarmupTimeToLastMs {
+			s[i] = f1(v)
+		}
+		return strings.Join(s, " ")
+	}},
 	{"warm-up (s, untimed)", func(r Result) string {
 		s := fmt.Sprintf("%.1f", r.WarmupSeconds)
 		if !r.WarmupComplete {

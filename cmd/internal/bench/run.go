@@ -57,6 +57,10 @@ type Result struct {
 	// is false if it hit Options.WarmupTimeout.
 	WarmupSeconds  float64 `json:"warmup_s"`
 	WarmupComplete bool    `json:"warmup_complete"`
+	// WarmupTimeToLastMs are the untimed warm-up blocks' times to the
+	// last peer, in cut order (-1: it had not reached every peer within
+	// Drain).
+	WarmupTimeToLastMs []float64 `json:"warmup_time_to_last_ms"`
 	// TimedSeconds is from the first cut to the end of the drain.
 	TimedSeconds float64 `json:"timed_s"`
 }
@@ -71,7 +75,7 @@ type Progress func(phase string, complete, cut, total int)
 func Run(ctx context.Context, opts Options, profileName string, progress Progress, logger *slog.Logger) (Result, error) {
 	res := Result{Profile: profileName, Transport: opts.Transport, Peers: opts.Peers, Orgs: opts.Orgs,
 		BlockSize: opts.BlockSize, Blocks: opts.Blocks, Rate: opts.Rate, Seed: opts.Seed}
-	res.TimeToLastSamples = []float64{}
+	res.TimeToLastSamples, res.WarmupTimeToLastMs = []float64{}, []float64{}
 	if err := opts.Validate(); err != nil {
 		return res, err
 	}
@@ -102,6 +106,10 @@ func Run(ctx context.Context, opts Options, profileName string, progress Progres
 	if !res.WarmupComplete {
 		logger.Warn("warm-up did not settle; timing anyway", "after", opts.WarmupTimeout)
 	}
+	if res.WarmupTimeToLastMs, err = net.warmBlocks(ctx, rec, progress); err != nil {
+		return res, err
+	}
+	res.WarmupSeconds = time.Since(warm).Seconds()
 
 	counters := make([]*counters, len(net.peers))
 	for i, p := range net.peers {
@@ -256,6 +264,49 @@ func (n *network) feed(ctx context.Context, rec *recorder, progress Progress) ([
 	return cuts, nil
 }
 
+// warmBlocks cuts Options.WarmupBlocks untimed blocks at the rate, each
+// awaited at every peer for at most Drain, and returns their times to the
+// last peer (-1 for one that did not get everywhere in time).
+func (n *network) warmBlocks(ctx context.Context, rec *recorder, progress Progress) ([]float64, error) {
+	times := []float64{}
+	for i := range n.opts.WarmupBlocks {
+		start := time.Now()
+		tx := make([]byte, n.opts.BlockSize)
+		copy(tx, "warm-up "+strconv.Itoa(i)+"|")
+		b, err := n.ord.CutBlock([][]byte{tx})
+		if err != nil {
+			return times, fmt.Errorf("cut warm-up block: %w", err)
+		}
+		hdr, err := ledger.ParseHeader(b)
+		if err != nil {
+			return times, fmt.Errorf("orderer cut an unreadable block: %w", err)
+		}
+		num, cut := hdr.GetNumber(), time.Unix(0, b.GetMetadata().GetCutTimeUnixNano())
+		rec.warmCut(num)
+		if n.pub != nil {
+			n.pub.publish(num + 1)
+		}
+		last, ok := rec.waitWarm(ctx, num, n.opts.Drain)
+		if ctx.Err() != nil {
+			return times, ctx.Err()
+		}
+		if ok {
+			times = append(times, ms(last.Sub(cut)))
+		} else {
+			times = append(times, -1)
+		}
+		progress("warm-up", 0, 0, n.opts.Blocks)
+		if n.opts.Rate > 0 {
+			select {
+			case <-ctx.Done():
+				return times, ctx.Err()
+			case <-time.After(time.Until(start.Add(time.Duration(float64(time.Second) / n.opts.Rate)))):
+			}
+		}
+	}
+	return times, nil
+}
+
 // drain waits until every cut block reached every peer, or Drain passed.
 func (n *network) drain(ctx context.Context, rec *recorder, cut int, progress Progress) {
 	ctx, cancel := context.WithTimeout(ctx, n.opts.Drain)
@@ -287,13 +338,71 @@ type recorder struct {
 	counts     map[uint64]int // peers that committed each timed block
 	deliveries []Delivery
 	pre        map[uint64][]Delivery // commits seen before their cut was recorded
+	warm       map[uint64]*warmBlock // untimed warm-up blocks
 	complete   int
 	changed    chan struct{} // closed and replaced when complete grows
 }
 
 func newRecorder(peers, blocks int) *recorder {
 	return &recorder{peers: peers, blocks: blocks, cutNums: map[uint64]bool{}, counts: map[uint64]int{},
-		pre: map[uint64][]Delivery{}, changed: make(chan struct{})}
+		pre: map[uint64][]Delivery{}, warm: map[uint64]*warmBlock{}, changed: make(chan struct{})}
+}
+
+// warmBlock counts the commits of an untimed warm-up block.
+type warmBlock struct {
+	peers int
+	last  time.Time
+}
+
+// warmCut registers an untimed warm-up block (commits that raced ahead
+// of it move over from pre).
+func (r *recorder) warmCut(number uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := &warmBlock{}
+	r.warm[number] = w
+	for _, d := range r.pre[number] {
+		r.warmLocked(w, d.At)
+	}
+	delete(r.pre, number)
+}
+
+func (r *recorder) warmLocked(w *warmBlock, at time.Time) {
+	w.peers++
+	if at.After(w.last) {
+		w.last = at
+	}
+	if w.peers == r.peers {
+		close(r.changed)
+		r.changed = make(chan struct{})
+	}
+}
+
+// waitWarm waits until warm-up block number reached every peer, for at
+// most limit, and returns when the last one committed it.
+func (r *recorder) waitWarm(ctx context.Context, number uint64, limit time.Duration) (time.Time, bool) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for {
+		r.mu.Lock()
+		w, ch := r.warm[number], r.changed
+		done := w != nil && w.peers >= r.peers
+		var last time.Time
+		if w != nil {
+			last = w.last
+		}
+		r.mu.Unlock()
+		if done {
+			return last, true
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return time.Time{}, false
+		case <-ctx.Done():
+			return time.Time{}, false
+		}
+	}
 }
 
 // cut registers a timed block. A commit may race ahead of it (the orderer
@@ -315,6 +424,10 @@ func (r *recorder) commit(peer int, ev gossip.CommitEvent) {
 	d := Delivery{Peer: peer, Number: ev.Number, At: ev.Time, Via: ev.Via}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if w := r.warm[ev.Number]; w != nil {
+		r.warmLocked(w, ev.Time)
+		return
+	}
 	if !r.cutNums[ev.Number] {
 		r.pre[ev.Number] = append(r.pre[ev.Number], d)
 		return

@@ -46,6 +46,14 @@ func TestTinyDirectRun(t *testing.T) {
 	assert.Equal(t, 0.0, res.DuplicatesPerDelivery)
 	assert.Len(t, res.TimeToLastSamples, 5)
 	assert.Greater(t, res.TimeToLast.Max, 0.0)
+	// Warm-up blocks 1 and 2 reached every peer, untimed: the timed
+	// blocks are 3 to 7, and only theirs count above.
+	require.Len(t, res.WarmupTimeToLastMs, o.WarmupBlocks)
+	for _, ms := range res.WarmupTimeToLastMs {
+		assert.Greater(t, ms, 0.0)
+	}
+	require.Len(t, res.PerBlock, 5)
+	assert.Equal(t, uint64(o.WarmupBlocks+1), res.PerBlock[0].Number)
 	assert.LessOrEqual(t, res.TimeToLast.P50, res.TimeToLast.Max)
 }
 
