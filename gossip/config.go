@@ -137,14 +137,16 @@ type Config struct {
 	// so our own copy is no longer late but lost. The first graft then
 	// asks one announcer; the rest of GraftHedge follow at the graft
 	// timeout if the block is still missing. Not while eager copies run
-	// late (the lateness estimate above twice the graft timeout's floor: a
+	// late (the lateness estimate above twice the graft timeout's floor,
+	// or the parent's copy of the blocks lately grafted came anyway: a
 	// busy machine, where a quorum means late, not lost). 0 turns it off.
 	GraftQuorum int
 	// GraftHedge is how many announcers the first graft of a missing block
 	// asks (0 or 1: one). More than one costs a duplicate copy per graft
 	// and saves a round trip whenever the graft or its answer is lost;
 	// with fewer announcers known, the next announcer's IHave is grafted
-	// on arrival until the hedge is full.
+	// on arrival until the hedge is full. One while eager copies run late
+	// (as for GraftQuorum).
 	GraftHedge int
 	// LazyBack makes lazy links two-way: a neighbour whose IHave reaches
 	// us becomes one of our lazy neighbours, so it hears our IHaves too.
