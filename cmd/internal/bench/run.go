@@ -245,20 +245,11 @@ func (n *network) feed(ctx context.Context, rec *recorder, progress Progress) ([
 		}
 		tx := append([]byte(nil), payload...)
 		copy(tx, strconv.Itoa(i)+"|") // distinct transactions, distinct data hashes
-		b, err := n.ord.CutBlock([][]byte{tx})
+		c, err := n.cutBlock(tx, rec.cut)
 		if err != nil {
-			return cuts, fmt.Errorf("cut block: %w", err)
+			return cuts, err
 		}
-		hdr, err := ledger.ParseHeader(b)
-		if err != nil {
-			return cuts, fmt.Errorf("orderer cut an unreadable block: %w", err)
-		}
-		c := Cut{Number: hdr.GetNumber(), At: time.Unix(0, b.GetMetadata().GetCutTimeUnixNano()), Bytes: proto.Size(b)}
-		rec.cut(c)
 		cuts = append(cuts, c)
-		if n.pub != nil {
-			n.pub.publish(hdr.GetNumber() + 1)
-		}
 		progress("cutting", rec.completeCount(), len(cuts), n.opts.Blocks)
 	}
 	return cuts, nil
@@ -273,25 +264,16 @@ func (n *network) warmBlocks(ctx context.Context, rec *recorder, progress Progre
 		start := time.Now()
 		tx := make([]byte, n.opts.BlockSize)
 		copy(tx, "warm-up "+strconv.Itoa(i)+"|")
-		b, err := n.ord.CutBlock([][]byte{tx})
+		c, err := n.cutBlock(tx, func(c Cut) { rec.warmCut(c.Number) })
 		if err != nil {
-			return times, fmt.Errorf("cut warm-up block: %w", err)
+			return times, err
 		}
-		hdr, err := ledger.ParseHeader(b)
-		if err != nil {
-			return times, fmt.Errorf("orderer cut an unreadable block: %w", err)
-		}
-		num, cut := hdr.GetNumber(), time.Unix(0, b.GetMetadata().GetCutTimeUnixNano())
-		rec.warmCut(num)
-		if n.pub != nil {
-			n.pub.publish(num + 1)
-		}
-		last, ok := rec.waitWarm(ctx, num, n.opts.Drain)
+		last, ok := rec.waitWarm(ctx, c.Number, n.opts.Drain)
 		if ctx.Err() != nil {
 			return times, ctx.Err()
 		}
 		if ok {
-			times = append(times, ms(last.Sub(cut)))
+			times = append(times, ms(last.Sub(c.At)))
 		} else {
 			times = append(times, -1)
 		}
@@ -305,6 +287,26 @@ func (n *network) warmBlocks(ctx context.Context, rec *recorder, progress Progre
 		}
 	}
 	return times, nil
+}
+
+// cutBlock has the orderer cut a block of tx, hands it to register (the
+// recorder keeps commits that race ahead of it) and publishes the new
+// height.
+func (n *network) cutBlock(tx []byte, register func(Cut)) (Cut, error) {
+	b, err := n.ord.CutBlock([][]byte{tx})
+	if err != nil {
+		return Cut{}, fmt.Errorf("cut block: %w", err)
+	}
+	hdr, err := ledger.ParseHeader(b)
+	if err != nil {
+		return Cut{}, fmt.Errorf("orderer cut an unreadable block: %w", err)
+	}
+	c := Cut{Number: hdr.GetNumber(), At: time.Unix(0, b.GetMetadata().GetCutTimeUnixNano()), Bytes: proto.Size(b)}
+	register(c)
+	if n.pub != nil {
+		n.pub.publish(c.Number + 1)
+	}
+	return c, nil
 }
 
 // drain waits until every cut block reached every peer, or Drain passed.
