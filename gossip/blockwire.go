@@ -3,6 +3,8 @@ package gossip
 import (
 	"fmt"
 
+	"github.com/blockgossip/blockgossip/ledger"
+
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -27,6 +29,9 @@ type wireBlock struct {
 	payload []byte
 	// raw is the block's encoding, a slice of the payload.
 	raw []byte
+	// enc is the block decoded from raw (stepBlock, encodeBlock): it is
+	// verified and committed as it is, not decoded again.
+	enc ledger.Encoded
 }
 
 // pushedBlock finds a pushed block in an envelope's payload when the
@@ -82,6 +87,9 @@ func encodeBlock(b *pb.Block) (wireBlock, error) {
 	w, _, ok := pushedBlock(payload)
 	if !ok { // cannot happen: proto.Marshal writes the usual encoding
 		return wireBlock{}, fmt.Errorf("%w: block marshalled into an unexpected encoding", ErrMalformed)
+	}
+	if w.enc, err = ledger.DecodeEncoded(w.raw); err != nil {
+		return wireBlock{}, fmt.Errorf("%w: block: %v", ErrMalformed, err)
 	}
 	return w, nil
 }

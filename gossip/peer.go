@@ -184,12 +184,12 @@ func (p *Peer) Step(from identity.PKIID, org string, env *pb.Envelope, size int)
 // pushedBlock: decoded without a copy, and forwarded and committed as
 // those bytes.
 func (p *Peer) stepBlock(from identity.PKIID, w wireBlock, hops uint32) {
-	b, err := ledger.DecodeBlock(w.raw)
-	if err != nil { // as when proto.Unmarshal refuses a whole message
+	var err error
+	if w.enc, err = ledger.DecodeEncoded(w.raw); err != nil { // as when proto.Unmarshal refuses a whole message
 		p.tracer.MessageRejected(from, fmt.Errorf("%w: %v", ErrMalformed, err))
 		return
 	}
-	_ = p.handleBlock(from, b, w, ViaPush, max(hops, 1)) // a remote push has made at least one hop
+	_ = p.handleBlock(from, w.enc.Block(), w, ViaPush, max(hops, 1)) // a remote push has made at least one hop
 }
 
 // InjectBlock hands the Peer a block from the orderer (the leader's deliver
@@ -197,10 +197,10 @@ func (p *Peer) stepBlock(from identity.PKIID, w wireBlock, hops uint32) {
 // pushed to our org. A nil error means accepted (buffered or committed).
 func (p *Peer) InjectBlock(b *pb.Block) error {
 	w, err := encodeBlock(b)
-	if err != nil {
-		return err
+	if err != nil { // not a block (nil, say): the pipeline rejects it and says why
+		return p.handleBlock(p.self.ID, b, wireBlock{}, ViaOrderer, 0)
 	}
-	return p.handleBlock(p.self.ID, b, w, ViaOrderer, 0)
+	return p.handleBlock(p.self.ID, w.enc.Block(), w, ViaOrderer, 0)
 }
 
 // send queues env for delivery to id.

@@ -118,7 +118,7 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, w wireBlock, via Vi
 	// Verify before anything else leaves or stays: the key is only the
 	// header hash, so a copy with the right header and forged transactions
 	// must fail here, not be taken for a duplicate.
-	vb, err := p.verify(b, w.raw)
+	vb, err := p.verify(b, w)
 	if err != nil {
 		p.reject(from, n, via, err)
 		return err
@@ -194,10 +194,10 @@ func (p *Peer) commitReady() error {
 	return firstErr
 }
 
-// verify checks b, decoded from raw if raw is not nil.
-func (p *Peer) verify(b *pb.Block, raw []byte) (ledger.Verified, error) {
-	if raw != nil {
-		return ledger.VerifyEncoded(raw, p.orderV)
+// verify checks b, keeping its encoding for the ledger when w holds it.
+func (p *Peer) verify(b *pb.Block, w wireBlock) (ledger.Verified, error) {
+	if w.enc.Bytes() != nil {
+		return ledger.VerifyEncoded(w.enc, p.orderV)
 	}
 	return ledger.Verify(b, p.orderV)
 }

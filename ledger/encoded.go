@@ -27,19 +27,38 @@ func DecodeBlock(raw []byte) (*pb.Block, error) {
 	return b, nil
 }
 
-// VerifyEncoded decodes raw with DecodeBlock and verifies the block as
-// Verify does. The Verified keeps raw, which AppendVerified stores as it
-// is instead of marshalling the block again.
-func VerifyEncoded(raw []byte, v BlockVerifier) (Verified, error) {
+// Encoded is a block DecodeEncoded decoded from its encoding, with the
+// encoding: VerifyEncoded can then keep the bytes for the ledger without
+// decoding them again.
+type Encoded struct {
+	block *pb.Block
+	raw   []byte
+}
+
+// DecodeEncoded decodes raw with DecodeBlock and keeps raw beside it.
+func DecodeEncoded(raw []byte) (Encoded, error) {
 	b, err := DecodeBlock(raw)
 	if err != nil {
-		return Verified{}, err
+		return Encoded{}, err
 	}
-	vb, err := Verify(b, v)
+	return Encoded{block: b, raw: raw}, nil
+}
+
+// Block is the decoded block (nil for the zero Encoded).
+func (e Encoded) Block() *pb.Block { return e.block }
+
+// Bytes is the block's encoding (nil for the zero Encoded).
+func (e Encoded) Bytes() []byte { return e.raw }
+
+// VerifyEncoded verifies e's block as Verify does. The Verified keeps
+// e's bytes, which AppendVerified stores as they are instead of
+// marshalling the block again.
+func VerifyEncoded(e Encoded, v BlockVerifier) (Verified, error) {
+	vb, err := Verify(e.block, v)
 	if err != nil {
 		return Verified{}, err
 	}
-	vb.raw = raw
+	vb.raw = e.raw
 	return vb, nil
 }
 

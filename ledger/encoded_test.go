@@ -70,7 +70,10 @@ func TestDecodeBlockAliasesAndLedgerStoresIt(t *testing.T) {
 			for i, blk := range blocks {
 				raw, err := proto.Marshal(blk)
 				require.NoError(t, err)
-				vb, err := VerifyEncoded(raw, cv)
+				enc, err := DecodeEncoded(raw)
+				require.NoError(t, err)
+				require.True(t, proto.Equal(blk, enc.Block()))
+				vb, err := VerifyEncoded(enc, cv)
 				require.NoError(t, err)
 				require.Equal(t, raw, vb.Bytes())
 				require.NoError(t, l.AppendVerified(vb), "block %d", i)
@@ -85,10 +88,14 @@ func TestDecodeBlockAliasesAndLedgerStoresIt(t *testing.T) {
 			forged.Data.Transactions[0] = []byte("forged")
 			raw, err := proto.Marshal(forged)
 			require.NoError(t, err)
-			_, err = VerifyEncoded(raw, cv)
+			enc, err := DecodeEncoded(raw)
+			require.NoError(t, err)
+			_, err = VerifyEncoded(enc, cv)
 			require.ErrorIs(t, err, ErrBadDataHash)
-			_, err = VerifyEncoded([]byte{0xff}, cv)
+			_, err = DecodeEncoded([]byte{0xff})
 			require.ErrorIs(t, err, ErrMalformedBlock)
+			_, err = VerifyEncoded(Encoded{}, cv)
+			require.ErrorIs(t, err, ErrMalformedBlock, "the zero Encoded is no block")
 		})
 	}
 }
