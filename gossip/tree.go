@@ -283,8 +283,13 @@ func subFloor(ticks, sub int, res uint64) uint64 {
 // (GraftTimeout, or GraftTimeoutSub) and MaxGraftTimeout.
 func (p *Peer) graftTimeoutSub() uint64 {
 	t := p.lateX8/8 + 1 // rounded down: a decayed estimate does not hold the timeout up for long
-	floor := subFloor(p.cfg.GraftTimeout, p.cfg.GraftTimeoutSub, p.resolution())
-	return min(max(t, floor), p.maxGraftSub())
+	return min(max(t, p.graftFloor()), p.maxGraftSub())
+}
+
+// graftFloor is the least graft timeout, in sub-ticks (GraftTimeout, or
+// GraftTimeoutSub).
+func (p *Peer) graftFloor() uint64 {
+	return subFloor(p.cfg.GraftTimeout, p.cfg.GraftTimeoutSub, p.resolution())
 }
 
 // graftTimeout is the graft timeout in ticks, rounded up (pull's stall
@@ -633,7 +638,7 @@ func (p *Peer) noteAnnouncer(key blockKey, m *missingBlock, from identity.PKIID,
 // them); where copies are lost (the simulator's 5% loss) most grafted
 // blocks never see the parent's copy.
 func (p *Peer) copiesLate() bool {
-	return p.lateX8/8+1 > 2*subFloor(p.cfg.GraftTimeout, p.cfg.GraftTimeoutSub, p.resolution()) ||
+	return p.lateX8/8+1 > 2*p.graftFloor() ||
 		p.lateGrafts >= 128
 }
 
