@@ -70,8 +70,8 @@ func TestRestartedPeerCatchesUpInOneRoundTrip(t *testing.T) {
 // A running Node wakes for the pull engine's timers between ticks, as for
 // the tree's: PullSoon between ticks starts the round at the next 20 ms
 // sub-tick, not at the tick 100 ms in, and a re-hello follows a round
-// trip later, again between ticks. Virtual time (synctest); the
-// malformed envelope at 10 ms is only there to wake the Node's loop.
+// trip later, again between ticks. Virtual time (synctest, advanceTo);
+// the malformed envelope at 10 ms is only there to wake the Node's loop.
 func TestNodeRunsPullTimersBetweenTicks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := DefaultConfig()
@@ -81,10 +81,9 @@ func TestNodeRunsPullTimersBetweenTicks(t *testing.T) {
 		}
 		tr := &lockedTransport{queueTransport: queueTransport{self: p.self.ID, in: make(chan comm.Message, 8)}}
 		start, stop := runTestNode(t, cfg, p, tr)
-		time.Sleep(10 * time.Millisecond)
+		advanceTo(start, 10*time.Millisecond)
 		tr.in <- comm.Message{From: fakeID(1), Org: "org1", Env: &pb.Envelope{Payload: []byte{0xff}}, Size: 1}
-		time.Sleep(50 * time.Millisecond)
-		synctest.Wait()
+		advanceTo(start, 60*time.Millisecond)
 		want := cfg.TickInterval / time.Duration(cfg.TreeResolution)
 		at := tr.sentSince(start, func(_ identity.PKIID, msg *pb.GossipMessage) bool { return msg.GetPullHello() != nil })
 		// Nobody answers: the round says hello to the one other member a

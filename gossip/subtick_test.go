@@ -202,9 +202,19 @@ func (l *lockedTransport) sentSince(start time.Time, keep func(to identity.PKIID
 	return at
 }
 
+// advanceTo moves a synctest bubble's fake clock to d after start, firing
+// the Node's timers due before then in order, and waits until every
+// goroutine of the bubble is blocked. No wall time passes, and nothing is
+// waited for: synctest.Wait panics outside a bubble, so this cannot turn
+// into a real sleep.
+func advanceTo(start time.Time, d time.Duration) {
+	time.Sleep(time.Until(start.Add(d))) // virtual: the bubble's clock
+	synctest.Wait()
+}
+
 // runTestNode runs a Node over p and tr (in a synctest bubble: the tests
-// place messages with sleeps) and returns when it started and a stop that
-// cancels it and checks what Run returned.
+// place messages on its fake clock with advanceTo) and returns when it
+// started and a stop that cancels it and checks what Run returned.
 func runTestNode(t *testing.T, cfg Config, p *Peer, tr *lockedTransport) (start time.Time, stop func()) {
 	n := &Node{cfg: cfg, deps: Deps{Transport: tr}, log: slog.New(slog.DiscardHandler), met: NopMetrics(),
 		peer: p, commits: make(chan CommitEvent, commitBuffer), inject: make(chan injectReq),
@@ -224,8 +234,7 @@ func runTestNode(t *testing.T, cfg Config, p *Peer, tr *lockedTransport) (start 
 // A running Node wakes for the tree's timers between ticks: an IHave
 // that arrives 30 ms into a tick (sub-tick 1 of 20 ms sub-ticks) is
 // grafted at sub-tick 3, 60 ms into the tick, not at the tick 100 ms in.
-// Virtual time (synctest): the sleeps place the IHave, they wait for
-// nothing.
+// Virtual time (synctest, advanceTo).
 func TestNodeGraftsBetweenTicks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := DefaultConfig()
@@ -234,10 +243,9 @@ func TestNodeGraftsBetweenTicks(t *testing.T) {
 		tr := &lockedTransport{queueTransport: queueTransport{self: p.self.ID, in: make(chan comm.Message, 8)}}
 		start, stop := runTestNode(t, cfg, p, tr)
 		a := fakeID(1)
-		time.Sleep(30 * time.Millisecond)
+		advanceTo(start, 30*time.Millisecond)
 		tr.in <- comm.Message{From: a, Org: "org1", Env: ihaveEnv(1, chain[1], 1), Size: 50}
-		time.Sleep(90 * time.Millisecond)
-		synctest.Wait()
+		advanceTo(start, 120*time.Millisecond)
 		at := tr.sentSince(start, func(to identity.PKIID, msg *pb.GossipMessage) bool {
 			return to == a && len(msg.GetGraft().GetHash()) > 0
 		})
