@@ -19,7 +19,7 @@ func newBenchCmd() *cobra.Command {
 	opts := bench.DefaultOptions()
 	var (
 		profile, compare, jsonPath, plotPath, child string
-		cpuProfile                                  string
+		cpuProfile, memProfile                      string
 		grid, verbose                               bool
 	)
 	c := &cobra.Command{
@@ -48,7 +48,7 @@ counts every byte received, control messages included.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if child != "" {
-				return runBenchChild(cmd, opts, child, verbose, cpuProfile)
+				return runBenchChild(cmd, opts, child, verbose, cpuProfile, memProfile)
 			}
 			if err := opts.Validate(); err != nil {
 				return usageError{err}
@@ -109,9 +109,12 @@ counts every byte received, control messages included.`,
 				if verbose {
 					args = append(args, "--verbose")
 				}
+				name := fmt.Sprintf("%s-%dpeers-%dB", j.profile, j.opts.Peers, j.opts.BlockSize)
 				if cpuProfile != "" {
-					name := fmt.Sprintf("%s-%dpeers-%dB.pprof", j.profile, j.opts.Peers, j.opts.BlockSize)
-					args = append(args, "--cpuprofile", filepath.Join(cpuProfile, name))
+					args = append(args, "--cpuprofile", filepath.Join(cpuProfile, name+".pprof"))
+				}
+				if memProfile != "" {
+					args = append(args, "--memprofile", filepath.Join(memProfile, name+"-heap.pprof"))
 				}
 				res, err := bench.RunChild(cmd.Context(), exe, args, j.opts, errw)
 				if err != nil {
@@ -171,34 +174,20 @@ counts every byte received, control messages included.`,
 	f.StringVar(&child, bench.ChildFlag, "", "run one profile in this process and print its JSON result (used by bench itself)")
 	_ = f.MarkHidden(bench.ChildFlag)
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the timed part of each profile run into this directory (inspect with go tool pprof)")
+	f.StringVar(&memProfile, "memprofile", "", "write a heap profile, taken as the timed part ends, of each profile run into this directory (inspect with go tool pprof)")
 	return c
 }
 
 // runBenchChild runs one profile in this process: progress on stderr (a bar
 // on a terminal), the result as one JSON object on stdout.
-func runBenchChild(cmd *cobra.Command, opts bench.Options, profile string, verbose bool, cpuProfile string) error {
+func runBenchChild(cmd *cobra.Command, opts bench.Options, profile string, verbose bool, cpuProfile, memProfile string) error {
 	errw := cmd.ErrOrStderr()
-	if cpuProfile != "" {
-		if err := os.MkdirAll(filepath.Dir(cpuProfile), 0o755); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer f.Close()
-		// Only the timed part: what CPU seconds report (start-up and
-		// warm-up of 100 peers would otherwise be half of the profile).
-		var profErr error
-		opts.OnTimed = func() func() {
-			if profErr = pprof.StartCPUProfile(f); profErr != nil {
-				return func() {}
-			}
-			return pprof.StopCPUProfile
-		}
+	if cpuProfile != "" || memProfile != "" {
+		prof := &timedProfiles{cpuPath: cpuProfile, memPath: memProfile}
+		opts.OnTimed = prof.start
 		defer func() {
-			if profErr != nil {
-				fmt.Fprintf(errw, "  --cpuprofile: %v\n", profErr)
+			if prof.err != nil {
+				fmt.Fprintf(errw, "  %v\n", prof.err)
 			}
 		}()
 	}
@@ -217,6 +206,68 @@ func runBenchChild(cmd *cobra.Command, opts bench.Options, profile string, verbo
 		fmt.Fprintf(errw, "  %s: %v (reporting what was delivered)\n", profile, err)
 	}
 	return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+}
+
+// timedProfiles writes the profiles asked for of the timed part only: what
+// CPU seconds report (start-up and warm-up of 100 peers would otherwise be
+// half of a CPU profile), and the heap as the timed part ends.
+type timedProfiles struct {
+	cpuPath, memPath string
+	err              error // the first failure; the bench goes on without profiles
+}
+
+func (p *timedProfiles) start() (end func()) {
+	var cpu *os.File
+	if p.cpuPath != "" {
+		if cpu = p.create("--cpuprofile", p.cpuPath); cpu != nil {
+			if err := pprof.StartCPUProfile(cpu); err != nil {
+				p.fail(fmt.Errorf("--cpuprofile: %w", err))
+				cpu.Close()
+				cpu = nil
+			}
+		}
+	}
+	return func() {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			if err := cpu.Close(); err != nil {
+				p.fail(fmt.Errorf("--cpuprofile: %w", err))
+			}
+		}
+		if p.memPath == "" {
+			return
+		}
+		// The heap as of the last collection in the timed part: no
+		// collection is forced, so the run's figures stay as they were.
+		if f := p.create("--memprofile", p.memPath); f != nil {
+			err := pprof.Lookup("heap").WriteTo(f, 0)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				p.fail(fmt.Errorf("--memprofile: %w", err))
+			}
+		}
+	}
+}
+
+func (p *timedProfiles) create(flag, path string) *os.File {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		p.fail(fmt.Errorf("%s: %w", flag, err))
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		p.fail(fmt.Errorf("%s: %w", flag, err))
+		return nil
+	}
+	return f
+}
+
+func (p *timedProfiles) fail(err error) {
+	if p.err == nil {
+		p.err = err
+	}
 }
 
 // progressBar draws "profile phase [#####.....] complete/total" in place

@@ -306,3 +306,22 @@ func TestConfigKeysListsEnvNamesAndDefaults(t *testing.T) {
 	code, _, _ = cli(t, "config", "keys", "--role", "bard")
 	require.Equal(t, 2, code)
 }
+
+// A profile run writes the CPU and heap profiles it is asked for, as
+// gzipped pprof files, and still prints its result.
+func TestBenchChildWritesProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cpu, heap := filepath.Join(dir, "cpu", "run.pprof"), filepath.Join(dir, "heap", "run-heap.pprof")
+	code, out, errOut := cli(t, "bench", "--child-profile", "default", "--transport", "mem",
+		"--peers", "3", "--blocks", "2", "--block-size", "1024", "--rate", "0", "--warmup-blocks", "0",
+		"--cpuprofile", cpu, "--memprofile", heap)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, `"profile":"default"`)
+	require.NotContains(t, errOut, "profile:", "no profile failed")
+	for _, path := range []string{cpu, heap} {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		require.Greater(t, len(b), 2, path)
+		require.Equal(t, []byte{0x1f, 0x8b}, b[:2], "%s: a pprof profile is gzipped", path)
+	}
+}
