@@ -97,6 +97,39 @@ func TestGraftRetryWaitsOneRoundTrip(t *testing.T) {
 	}
 }
 
+// Every graft is told to the Tracer: the first one, while the parent still
+// delivers, asks for the block alone; the retry after no answer asks the
+// next two announcers and makes them eager neighbours.
+func TestGraftsAreTraced(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	cfg.GraftQuorum, cfg.GraftHedge = 0, 1
+	net, p, chain := graftPeer(t, cfg, 50, 2)
+	tr := net.peers[3].tr
+	a, b, c := fakeID(1), fakeID(2), fakeID(4)
+	ihaveFrom(p, a, chain, 1)
+	ihaveFrom(p, b, chain, 1)
+	ihaveFrom(p, c, chain, 1)
+	p.Ready()
+	for tick := 0; tick < 2*cfg.MaxGraftTimeout && len(tr.grafts) < 3; tick++ {
+		p.Tick()
+		p.Ready()
+	}
+	want := []tracedGraft{
+		{to: a, number: 1, repeat: false, reshapes: false},
+		{to: b, number: 1, repeat: true, reshapes: true},
+		{to: c, number: 1, repeat: true, reshapes: true},
+	}
+	if len(tr.grafts) != len(want) {
+		t.Fatalf("traced grafts %+v, want %+v", tr.grafts, want)
+	}
+	for i := range want {
+		if tr.grafts[i] != want[i] {
+			t.Fatalf("graft %d traced as %+v, want %+v", i, tr.grafts[i], want[i])
+		}
+	}
+}
+
 // A lost eager copy that reaches us round the loss (a neighbour other than
 // our parent that got the block elsewhere pushes it) is no sign of a slow
 // parent: it does not raise the graft timeout, while the parent's own late

@@ -244,6 +244,14 @@ type recTracer struct {
 	penalised map[identity.PKIID]int
 	banned    map[identity.PKIID]bool
 	leaders   int
+	grafts    []tracedGraft
+}
+
+// tracedGraft is one GraftSent event.
+type tracedGraft struct {
+	to               identity.PKIID
+	number           uint64
+	repeat, reshapes bool
 }
 
 func newRecTracer() *recTracer {
@@ -271,5 +279,8 @@ func (r *recTracer) PeerPenalised(id identity.PKIID, n int, banned bool) {
 	}
 }
 func (r *recTracer) LeaderChanged(identity.PKIID, bool) { r.leaders++ }
+func (r *recTracer) GraftSent(to identity.PKIID, n uint64, repeat, reshapes bool) {
+	r.grafts = append(r.grafts, tracedGraft{to, n, repeat, reshapes})
+}
 
 func peerOf(sp *simPeer) comm.Peer { return comm.Peer{ID: sp.p.self.ID, Endpoint: sp.p.self.Endpoint} }

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/blockgossip/blockgossip/identity"
@@ -20,13 +21,14 @@ type Metrics struct {
 	BytesReceived   prometheus.Counter
 	CommitLatency   prometheus.Histogram   // orderer cut to local commit, seconds
 	QueueDrops      *prometheus.CounterVec // by queue: send, commits
+	Grafts          *prometheus.CounterVec // by repeat and reshapes (see Tracer.GraftSent)
 }
 
 // NewMetrics creates the collectors and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := newMetrics()
 	for _, c := range []prometheus.Collector{m.PeersKnown, m.IsLeader, m.Height, m.BlocksReceived,
-		m.BlocksDuplicate, m.BlocksInvalid, m.BytesSent, m.BytesReceived, m.CommitLatency, m.QueueDrops} {
+		m.BlocksDuplicate, m.BlocksInvalid, m.BytesSent, m.BytesReceived, m.CommitLatency, m.QueueDrops, m.Grafts} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -62,6 +64,10 @@ func newMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}), // 5 ms .. 41 s
 		QueueDrops: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "queue_drops_total",
 			Help: "Items dropped because a queue was full, by queue."}, []string{"queue"}),
+		Grafts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "grafts_total",
+			Help: "Grafts sent for announced blocks that did not arrive in time; repeat: the block was grafted before (hedge or retry); " +
+				"reshapes: the graft made the announcer an eager neighbour. Many grafts per block received mean copies run late or are lost."},
+			[]string{"repeat", "reshapes"}),
 	}
 }
 
@@ -75,6 +81,9 @@ func (t metricsTracer) BlockAccepted(_ identity.PKIID, _ uint64, via Via, _ uint
 	t.m.BlocksReceived.WithLabelValues(via.String()).Inc()
 }
 func (t metricsTracer) BlockDuplicate(identity.PKIID, uint64, Via) { t.m.BlocksDuplicate.Inc() }
+func (t metricsTracer) GraftSent(_ identity.PKIID, _ uint64, repeat, reshapes bool) {
+	t.m.Grafts.WithLabelValues(strconv.FormatBool(repeat), strconv.FormatBool(reshapes)).Inc()
+}
 func (t metricsTracer) BlockRejected(identity.PKIID, uint64, Via, error) {
 	t.m.BlocksInvalid.Inc()
 }
@@ -108,6 +117,10 @@ func (t teeTracer) BlockRejected(f identity.PKIID, n uint64, v Via, err error) {
 func (t teeTracer) BlockForwarded(n uint64, h uint32, k int) {
 	t.a.BlockForwarded(n, h, k)
 	t.b.BlockForwarded(n, h, k)
+}
+func (t teeTracer) GraftSent(to identity.PKIID, n uint64, repeat, reshapes bool) {
+	t.a.GraftSent(to, n, repeat, reshapes)
+	t.b.GraftSent(to, n, repeat, reshapes)
 }
 func (t teeTracer) BlockDropped(n uint64, err error) {
 	t.a.BlockDropped(n, err)

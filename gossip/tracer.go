@@ -20,6 +20,12 @@ type Tracer interface {
 	BlockRejected(from identity.PKIID, number uint64, via Via, err error)
 	// BlockForwarded: a block was pushed to targets peers with hop count hops.
 	BlockForwarded(number uint64, hops uint32, targets int)
+	// GraftSent: a graft asked peer to for block number, announced but
+	// missing. repeat: the block had been grafted before (the hedge's
+	// further announcers, or a retry after no answer); reshapes: the graft
+	// makes to an eager neighbour (Plumtree's graft), rather than asking
+	// for this block alone (Graft then Prune: the tree stays as it was).
+	GraftSent(to identity.PKIID, number uint64, repeat, reshapes bool)
 	// BlockDropped: a valid block could not be buffered (beyond the reorder
 	// window).
 	BlockDropped(number uint64, err error)
@@ -45,6 +51,7 @@ func (NopTracer) BlockAccepted(identity.PKIID, uint64, Via, uint32) {}
 func (NopTracer) BlockDuplicate(identity.PKIID, uint64, Via)        {}
 func (NopTracer) BlockRejected(identity.PKIID, uint64, Via, error)  {}
 func (NopTracer) BlockForwarded(uint64, uint32, int)                {}
+func (NopTracer) GraftSent(identity.PKIID, uint64, bool, bool)      {}
 func (NopTracer) BlockDropped(uint64, error)                        {}
 func (NopTracer) BlockCommitted(uint64, Via, uint32)                {}
 func (NopTracer) PeerPenalised(identity.PKIID, int, bool)           {}

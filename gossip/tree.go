@@ -909,6 +909,7 @@ func (p *Peer) graft(key blockKey, m *missingBlock, a identity.PKIID, ahops uint
 	// mostly our parent: a Prune would cut the link that works.
 	oneShot := !m.grafted && !m.gap && !p.oneShotPending && !consecutive && !shorter && len(p.eager.ids) > 0
 	p.lastGraft = max(p.lastGraft, key.number+1)
+	p.tracer.GraftSent(a, key.number, m.grafted, !oneShot)
 	p.noteGraft(key.number, m, a, oneShot)
 	p.send(a, envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Graft{Graft: &pb.Graft{Number: key.number, Hash: key.hash[:]}}}))
 	if oneShot {

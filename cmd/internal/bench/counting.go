@@ -20,6 +20,9 @@ type counters struct {
 	controlBytes atomic.Uint64 // every other envelope
 	ordererBytes atomic.Uint64 // DeliverResponses from the orderer
 	duplicates   atomic.Uint64 // copies of blocks already accepted
+	grafts       atomic.Uint64 // grafts sent (gossip.Tracer.GraftSent)
+	graftRepeats atomic.Uint64 // ... for a block grafted before
+	treeGrafts   atomic.Uint64 // ... that made an eager neighbour
 	takeovers    atomic.Uint64 // times this peer became its org's leader
 }
 
@@ -31,6 +34,9 @@ func snapshot(cs []*counters) Traffic {
 		t.ControlBytes += c.controlBytes.Load()
 		t.OrdererEgressBytes += c.ordererBytes.Load()
 		t.Duplicates += c.duplicates.Load()
+		t.Grafts += c.grafts.Load()
+		t.GraftRepeats += c.graftRepeats.Load()
+		t.TreeGrafts += c.treeGrafts.Load()
 		t.LeaderTakeovers += c.takeovers.Load()
 	}
 	return t
@@ -43,6 +49,9 @@ func (t Traffic) minus(u Traffic) Traffic {
 		ControlBytes:       t.ControlBytes - u.ControlBytes,
 		OrdererEgressBytes: t.OrdererEgressBytes - u.OrdererEgressBytes,
 		Duplicates:         t.Duplicates - u.Duplicates,
+		Grafts:             t.Grafts - u.Grafts,
+		GraftRepeats:       t.GraftRepeats - u.GraftRepeats,
+		TreeGrafts:         t.TreeGrafts - u.TreeGrafts,
 		LeaderTakeovers:    t.LeaderTakeovers - u.LeaderTakeovers,
 	}
 }
@@ -148,13 +157,24 @@ func (s countingSource) Run(ctx context.Context, from uint64, deliver func(*pb.B
 	})
 }
 
-// dupTracer counts duplicate block copies and leadership takeovers.
+// dupTracer counts duplicate block copies, grafts and leadership
+// takeovers.
 type dupTracer struct {
 	gossip.NopTracer
 	c *counters
 }
 
 func (t dupTracer) BlockDuplicate(identity.PKIID, uint64, gossip.Via) { t.c.duplicates.Add(1) }
+
+func (t dupTracer) GraftSent(_ identity.PKIID, _ uint64, repeat, reshapes bool) {
+	t.c.grafts.Add(1)
+	if repeat {
+		t.c.graftRepeats.Add(1)
+	}
+	if reshapes {
+		t.c.treeGrafts.Add(1)
+	}
+}
 
 func (t dupTracer) LeaderChanged(_ identity.PKIID, self bool) {
 	if self {

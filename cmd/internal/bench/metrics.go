@@ -37,6 +37,10 @@ type Traffic struct {
 	OrdererEgressBytes uint64
 	// Duplicates: copies of blocks a peer had already accepted.
 	Duplicates uint64
+	// Grafts: grafts sent for announced blocks that had not arrived in
+	// time; GraftRepeats of them for a block grafted before (the hedge,
+	// retries); TreeGrafts of them made the announcer an eager neighbour.
+	Grafts, GraftRepeats, TreeGrafts uint64
 	// LeaderTakeovers: times a peer became its org's leader (each starts
 	// a deliver stream: more orderer egress). Not used by Compute.
 	LeaderTakeovers uint64
@@ -97,6 +101,13 @@ type Figures struct {
 	WireAmplification float64 `json:"wire_amplification"`
 	// DuplicatesPerDelivery is duplicate copies received per delivery.
 	DuplicatesPerDelivery float64 `json:"duplicates_per_delivery"`
+	// GraftsPerDelivery is grafts sent per delivery; GraftRepeatsPerDelivery
+	// and TreeGraftsPerDelivery count those for a block grafted before and
+	// those that made the announcer an eager neighbour. Over gRPC nothing
+	// is lost on a live stream: there, grafts are of copies merely late.
+	GraftsPerDelivery       float64 `json:"grafts_per_delivery"`
+	GraftRepeatsPerDelivery float64 `json:"graft_repeats_per_delivery"`
+	TreeGraftsPerDelivery   float64 `json:"tree_grafts_per_delivery"`
 	// OrdererEgressBytesPerBlock is the orderer's deliver bytes per block.
 	OrdererEgressBytesPerBlock float64 `json:"orderer_egress_bytes_per_block"`
 	// Via are the shares of deliveries by push, pull, state and orderer.
@@ -207,6 +218,9 @@ func Compute(r Record) Figures {
 	if deliveries > 0 {
 		d := float64(deliveries)
 		f.DuplicatesPerDelivery = float64(r.Traffic.Duplicates) / d
+		f.GraftsPerDelivery = float64(r.Traffic.Grafts) / d
+		f.GraftRepeatsPerDelivery = float64(r.Traffic.GraftRepeats) / d
+		f.TreeGraftsPerDelivery = float64(r.Traffic.TreeGrafts) / d
 		f.Via = ViaShares{
 			Push: float64(vias[gossip.ViaPush]) / d, Pull: float64(vias[gossip.ViaPull]) / d,
 			State: float64(vias[gossip.ViaState]) / d, Orderer: float64(vias[gossip.ViaOrderer]) / d,

@@ -67,7 +67,7 @@ func TestComputeKnownNetwork(t *testing.T) {
 			{Peer: 0, Number: 3, At: at(2*time.Second + 5*ms), Via: gossip.ViaState}, // block 3 never reaches peer 1
 			{Peer: 0, Number: 9, At: at(3 * time.Second), Via: gossip.ViaPush},       // not a timed block: ignored
 		},
-		Traffic: Traffic{BlockBytes: 7000, ControlBytes: 500, OrdererEgressBytes: 3000, Duplicates: 1},
+		Traffic: Traffic{BlockBytes: 7000, ControlBytes: 500, OrdererEgressBytes: 3000, Duplicates: 1, Grafts: 3, GraftRepeats: 2, TreeGrafts: 1},
 	}
 	f := Compute(r)
 	assert.InDelta(t, 5.0/6, f.DeliveryRatio, 1e-12)
@@ -86,6 +86,9 @@ func TestComputeKnownNetwork(t *testing.T) {
 	assert.InDelta(t, 7000.0/6000, f.Amplification, 1e-12)
 	assert.InDelta(t, 7500.0/6000, f.WireAmplification, 1e-12)
 	assert.InDelta(t, 1.0/5, f.DuplicatesPerDelivery, 1e-12)
+	assert.InDelta(t, 3.0/5, f.GraftsPerDelivery, 1e-12)
+	assert.InDelta(t, 2.0/5, f.GraftRepeatsPerDelivery, 1e-12)
+	assert.InDelta(t, 1.0/5, f.TreeGraftsPerDelivery, 1e-12)
 	assert.InDelta(t, 1000.0, f.OrdererEgressBytesPerBlock, 1e-12)
 	assert.InDelta(t, 0.4, f.Via.Orderer, 1e-12)
 	assert.InDelta(t, 0.2, f.Via.Push, 1e-12)

@@ -47,6 +47,9 @@ var rows = []row{
 	{"amplification", func(r Result) string { return fmt.Sprintf("%.3f", r.Amplification) }},
 	{"wire amplification", func(r Result) string { return fmt.Sprintf("%.3f", r.WireAmplification) }},
 	{"duplicates per delivery", func(r Result) string { return fmt.Sprintf("%.3f", r.DuplicatesPerDelivery) }},
+	{"grafts per delivery (repeat / tree)", func(r Result) string {
+		return fmt.Sprintf("%.3f (%.3f/%.3f)", r.GraftsPerDelivery, r.GraftRepeatsPerDelivery, r.TreeGraftsPerDelivery)
+	}},
 	{"by push / pull / state / orderer", func(r Result) string {
 		return fmt.Sprintf("%.2f/%.2f/%.2f/%.2f", r.Via.Push, r.Via.Pull, r.Via.State, r.Via.Orderer)
 	}},

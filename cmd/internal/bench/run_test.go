@@ -44,6 +44,7 @@ func TestTinyDirectRun(t *testing.T) {
 	assert.InDelta(t, 4*(mean+deliverOverhead), res.OrdererEgressBytesPerBlock, 4)
 	assert.Equal(t, res.OrdererEgressBytes, res.BlockBytesReceived)
 	assert.Equal(t, 0.0, res.DuplicatesPerDelivery)
+	assert.Equal(t, 0.0, res.GraftsPerDelivery, "no tree, no grafts")
 	assert.Len(t, res.TimeToLastSamples, 5)
 	assert.Greater(t, res.TimeToLast.Max, 0.0)
 	// Warm-up blocks 1 and 2 reached every peer, untimed: the timed

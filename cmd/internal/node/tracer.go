@@ -49,6 +49,10 @@ func (t *tracer) BlockRejected(from identity.PKIID, number uint64, via gossip.Vi
 
 func (t *tracer) BlockForwarded(number uint64, hops uint32, targets int) {}
 
+func (t *tracer) GraftSent(to identity.PKIID, number uint64, repeat, reshapes bool) {
+	t.log.Debug("graft sent", "to", to, "number", number, "repeat", repeat, "reshapes", reshapes)
+}
+
 func (t *tracer) BlockDropped(number uint64, err error) {
 	t.saw(number)
 	t.log.Debug("block dropped", "number", number, "err", err)
