@@ -156,6 +156,24 @@ type Config struct {
 	// came late and no quorum formed. Costs an IHave per block per link
 	// that was one-way (the knows list skips those that announced first).
 	LazyBack bool
+	// ParentSilence, in ticks (tree mode): while our eager parent has
+	// pushed us a block within this many ticks, a block announced but
+	// still missing is taken to be on its way from the parent, late, and
+	// is not grafted; once the parent has been silent this long (it
+	// crashed, its stream went down, it lost its own parent) the graft
+	// timers run as usual. 0 turns it off. Right where the transport
+	// loses a message only with its stream (gRPC over TCP: the default);
+	// wrong on a network that drops single messages (the simulator's
+	// --loss), where a lost copy would wait this long.
+	//
+	// Over gRPC every graft is for a copy merely late, and on a machine
+	// that cannot keep up, grafts fed on themselves: each reshaping graft
+	// brought duplicates until a prune got through, seconds later by
+	// then, and the duplicates made copies later still. At 100 peers x
+	// 100 KiB, 2 of 5 runs went from ~300 ms to 4.6-10.5 s at
+	// amplification 3.4-4.6, and both 50 x 1 MiB runs to 5-9.3 s at
+	// 3.4-4.4 (grafts per delivery up to 1.48). See the README.
+	ParentSilence int
 	// GraftParent: once every announcer of a missing block has been
 	// grafted without an answer, graft our eager parent (its copy to us
 	// was most likely lost on the way) before handing the block to pull.
@@ -226,7 +244,8 @@ func DefaultConfig() Config {
 		GraftQuorum:        2,                      // two announcers near our depth, each 40 ms past its copy: ours is lost, graft at the next sub-tick (churn+loss live p99 at 100 peers, 16 seeds: 3.08x -> 2.30x healthy with GraftHedge; healthy amplification +0.007 at most)
 		GraftHedge:         2,                      // a lost graft or answer (~10% at 5% loss) cost a retry round trip, ~60 ms: two announcers make that 1%; grafts are rare when healthy (healthy amplification in sim +0.000-0.003)
 		LazyBack:           true,                   // more announcers per peer: churn+loss live p99 2.33x -> 2.07x healthy at 100 peers, 2.04x -> 1.92x at 1,000; ~1 message more per peer per block (12.0 -> 13.0), healthy amplification +0.01 at most
-		GraftParent:        true,                   // after a lost graft and a lost hedge: one round trip to the parent, not a pull round 50-100 ms later
+		GraftParent:        true,                   // after a lost graft and a lost hedge: one round trip to the parent, not a pull round
+		ParentSilence:      8,                      // 800 ms, MaxGraftTimeout: a parent that pushes every 200 ms at 5 blocks/s is delivering; with 4 ticks (400 ms) 3 of 5 100-peer runs still melted down 50-100 ms later
 		StoreSize:          4096,                   // blocks remembered for dedupe: minutes of traffic at 10 blocks/s
 		StoreTTL:           3000,                   // 5 min: late duplicates past this are re-verified, never re-committed
 		ReorderWindow:      256,                    // = pull's Lookahead: every block pull asks for can be buffered
@@ -318,6 +337,9 @@ func (c Config) Validate() error {
 	}
 	if c.GraftHedge < 0 || c.GraftHedge > maxAnnouncers {
 		return fmt.Errorf("%w: GraftHedge is %d, must be 0 or 1 (one announcer) to %d (the announcers kept per block)", ErrInvalidConfig, c.GraftHedge, maxAnnouncers)
+	}
+	if c.ParentSilence < 0 {
+		return fmt.Errorf("%w: ParentSilence is %d, must be 0 (off: a lossy network) or more ticks", ErrInvalidConfig, c.ParentSilence)
 	}
 	if c.IHaveDelay < 0 {
 		return fmt.Errorf("%w: IHaveDelay is %d, must be 0 (announce at once) or more", ErrInvalidConfig, c.IHaveDelay)

@@ -33,7 +33,10 @@
 // GraftTimeoutSub) and MaxGraftTimeout to how late the parent's eager
 // copies arrive after their IHave, and IHaves go out a delay (IHaveDelay,
 // or IHaveDelaySub) after the block, so that big blocks or a busy machine
-// do not get blocks grafted that are already on their way. These tree
+// do not get blocks grafted that are already on their way; and while the
+// eager parent is pushing us blocks (ParentSilence), a missing one is
+// waited for, not grafted: over gRPC a copy is lost only with its stream,
+// and grafts of late copies made a busy machine busier still. These tree
 // timers run on a finer clock than the tick (TreeResolution sub-ticks per
 // tick, 20 ms by default): the Node wakes between ticks only while one is
 // pending. Dead neighbours are replaced from the live members every tick

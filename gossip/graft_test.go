@@ -7,6 +7,15 @@ import (
 	pb "github.com/blockgossip/blockgossip/protos"
 )
 
+// lossyConfig is the default for a network that drops single messages,
+// as these tests (and the simulator's --loss) do: a copy missing while
+// the parent delivers may be lost, so ParentSilence is off.
+func lossyConfig() Config {
+	c := DefaultConfig()
+	c.ParentSilence = 0
+	return c
+}
+
 // graftPeer is peer 3 of a seeded 5-peer net (pull as given) whose eager
 // parent, peer 0, has pushed it block 0 of chain. Peers 1, 2 and 4 are
 // announcers in the tests.
@@ -47,7 +56,7 @@ func blocksTo(msgs []Out, id identity.PKIID) int {
 // time. The retried copy is an answer, not a late eager copy: it leaves
 // the graft timeout alone.
 func TestGraftRetryWaitsOneRoundTrip(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := lossyConfig()
 	cfg.PullEnabled = false
 	cfg.GraftQuorum, cfg.GraftHedge = 0, 1 // one announcer at the graft timeout (the quorum and the hedge have their own tests)
 	_, p, chain := graftPeer(t, cfg, 50, 2)
@@ -281,7 +290,7 @@ func TestOneShotCopyIsNotPushedToTheParent(t *testing.T) {
 // restarts. Neither raises our graft timeout; the same copy in order and
 // at the parent's depth does.
 func TestParentsRepairedCopyDoesNotRaiseTheGraftTimeout(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := lossyConfig()
 	cfg.PullEnabled = false
 	cfg.GraftParent = false // the parent's copy must come unasked: once grafted, it is an answer
 	for _, tc := range []struct {
@@ -333,7 +342,7 @@ func TestParentsRepairedCopyDoesNotRaiseTheGraftTimeout(t *testing.T) {
 // grafts alone, within a few ticks of its injection (IHaveDelay, the
 // graft timeout, retries one round trip apart, two announcers at a time).
 func TestTreeRepairsLossWithinAFewTicks(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := lossyConfig()
 	cfg.PullEnabled = false
 	net := seededNet(t, 60, cfg, 56)
 	chain := makeChain(testOrderer, 30, 56)
@@ -365,4 +374,71 @@ func TestTreeRepairsLossWithinAFewTicks(t *testing.T) {
 		}
 	}
 	t.Logf("5%% loss, 60 peers: every block everywhere within %d ticks (%d messages lost)", worst, net.dropped)
+}
+
+// While our eager parent is delivering (it pushed us a block within
+// ParentSilence ticks), a block announced but missing is late on its way
+// from it, not lost, and is not grafted: over gRPC every such graft
+// brought a duplicate, and on a busy machine they fed on themselves. Once
+// the parent has been silent that long, the announcers are grafted.
+func TestDeliveringParentIsWaitedFor(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	if cfg.ParentSilence < 2 {
+		t.Fatalf("default ParentSilence %d: the test needs a window of ticks", cfg.ParentSilence)
+	}
+	announce := func(p *Peer, chain []*pb.Block) {
+		for _, id := range []identity.PKIID{fakeID(1), fakeID(2), fakeID(4)} {
+			ihaveFrom(p, id, chain, 1)
+		}
+		p.Ready()
+	}
+	grafts := func(msgs []Out) int {
+		n := 0
+		for _, id := range []identity.PKIID{fakeID(0), fakeID(1), fakeID(2), fakeID(4)} {
+			for _, kind := range treeMsgsTo(msgs, id) {
+				if kind == "graft" {
+					n++
+				}
+			}
+		}
+		return n
+	}
+
+	t.Run("late copy", func(t *testing.T) {
+		_, p, chain := graftPeer(t, cfg, 80, 2)
+		announce(p, chain)
+		for tick := 1; tick < cfg.ParentSilence; tick++ {
+			p.Tick()
+			if n := grafts(p.Ready().Messages); n > 0 {
+				t.Fatalf("tick %d: %d grafts while the parent delivers, want none", tick, n)
+			}
+		}
+		p.Step(fakeID(0), "org1", pushEnv(chain[1], 1), 0) // the parent's late copy
+		p.Ready()
+		if p.Height() != 2 {
+			t.Fatalf("height %d after the parent's copy, want 2", p.Height())
+		}
+		for tick := 0; tick < 2*cfg.ParentSilence; tick++ {
+			p.Tick()
+			if n := grafts(p.Ready().Messages); n > 0 {
+				t.Fatalf("%d grafts after the block came, want none", n)
+			}
+		}
+	})
+
+	t.Run("silent parent", func(t *testing.T) {
+		_, p, chain := graftPeer(t, cfg, 81, 2)
+		announce(p, chain)
+		first := 0
+		for tick := 1; tick <= 2*cfg.ParentSilence && first == 0; tick++ {
+			p.Tick()
+			if grafts(p.Ready().Messages) > 0 {
+				first = tick
+			}
+		}
+		if first < cfg.ParentSilence || first > cfg.ParentSilence+1 {
+			t.Fatalf("first graft at tick %d after the parent's last copy, want %d (ParentSilence) or the next", first, cfg.ParentSilence)
+		}
+	})
 }

@@ -23,7 +23,7 @@ func graftedTo(msgs []Out, ids ...identity.PKIID) []identity.PKIID {
 // parentHops hops (our depth in the tree), at sub-tick 1 of a tick.
 func hedgePeer(t *testing.T, seed uint64, parentHops uint32) (*Peer, []*pb.Block) {
 	t.Helper()
-	cfg := DefaultConfig()
+	cfg := lossyConfig()
 	cfg.PullEnabled = false
 	net := seededNet(t, 5, cfg, seed)
 	net.ticks(2)
@@ -189,7 +189,7 @@ func TestHedgeTopsUpOnTheNextIHave(t *testing.T) {
 // block goes to pull; without GraftParent, pull is next at once.
 func TestParentGraftedWhenTheAnnouncersFail(t *testing.T) {
 	for _, on := range []bool{true, false} {
-		cfg := DefaultConfig()
+		cfg := lossyConfig()
 		cfg.PullEnabled = false
 		cfg.GraftParent = on
 		_, p, chain := graftPeer(t, cfg, 74, 2)

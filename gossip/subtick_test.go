@@ -32,7 +32,7 @@ func subTickUntilTreeMsgTo(p *Peer, id identity.PKIID, from, to int) int {
 // at the next tick, 80 ms later, or with a lateness of one tick, 180 ms).
 // NextTreeDeadline tells the caller when to wake for it.
 func TestSubTickGraftsWithinTheTick(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := lossyConfig()
 	cfg.PullEnabled = false
 	_, p, chain := graftPeer(t, cfg, 60, 2)
 	if k, ok := p.NextTreeDeadline(); ok {
@@ -91,7 +91,7 @@ func TestSubTickIHaveDelay(t *testing.T) {
 // IHave sets the next graft timeout to 4 sub-ticks (late + one), which is
 // one tick rounded up for pull's stall detection.
 func TestSubTickLatenessInSubTicks(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := lossyConfig()
 	cfg.PullEnabled = false
 	_, p, chain := graftPeer(t, cfg, 62, 3)
 	a := fakeID(1)
@@ -237,7 +237,7 @@ func runTestNode(t *testing.T, cfg Config, p *Peer, tr *lockedTransport) (start 
 // Virtual time (synctest, advanceTo).
 func TestNodeGraftsBetweenTicks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := DefaultConfig()
+		cfg := lossyConfig()
 		cfg.PullEnabled = false
 		_, p, chain := graftPeer(t, cfg, 65, 2)
 		tr := &lockedTransport{queueTransport: queueTransport{self: p.self.ID, in: make(chan comm.Message, 8)}}

@@ -26,6 +26,17 @@ import (
 // goes down the tree when that copy comes, and a copy grafted one-shot is
 // not pushed back to the parent (the duplicate would prune us).
 //
+// Over reliable streams (gRPC: a message is lost only with its stream)
+// no graft goes out while the eager parent is delivering: a block missing
+// while the parent pushed us another within Config.ParentSilence ticks is
+// late on its way, and is waited for; the timers above take over once the
+// parent has gone silent (crashed, cut off, or without a parent itself).
+// On a machine that cannot keep up, grafts of late copies fed on
+// themselves (each reshaping graft brought duplicates until a prune got
+// through, seconds later) until blocks took seconds and amplification
+// passed 3. The simulator's network drops single messages, so it runs
+// with ParentSilence off, and so do the loss tests.
+//
 // Under loss (issue 11) a lost copy is told from a late one sooner: once
 // Config.GraftQuorum announcers about our depth have announced it (each
 // held its copy for the IHave delay), it is grafted one sub-tick after
@@ -93,6 +104,8 @@ type treeState struct {
 	parent identity.PKIID
 	// parentTop is 1 + the highest block our parent pushed us.
 	parentTop uint64
+	// parentLast is the sub-tick of the parent's latest pushed copy.
+	parentLast uint64
 	// grafted remembers recent grafts by block number, to learn from the
 	// eager copy that arrives after the grafted one.
 	grafted    map[uint64]graftRecord
@@ -401,6 +414,7 @@ func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, w wir
 			p.parentTop = 0
 		}
 		p.parent, p.parentHops = from, hops
+		p.parentLast = p.sub
 		p.parentTop = max(p.parentTop, key.number+1)
 	}
 	delete(p.missing, key)
@@ -486,6 +500,7 @@ func (p *Peer) treeDuplicate(from identity.PKIID, n uint64, hops uint32) {
 	repaired := n+1 < p.parentTop || hops < p.parentHops
 	if from == p.parent {
 		p.parentTop = max(p.parentTop, n+1)
+		p.parentLast = p.sub
 	}
 	if n == p.oneShotN {
 		p.pushedBy(from) // the late eager copy of the block we grafted
@@ -775,6 +790,11 @@ func (p *Peer) runTreeTimers() {
 			delete(p.missing, key)
 			continue
 		}
+		if p.sub >= m.deadline && !m.grafted && !m.gap && p.parentDelivering() {
+			m.deadline = p.sub + 1 // late on its way from the parent: look again next sub-tick
+			keep = append(keep, key)
+			continue
+		}
 		if p.sub >= m.deadline {
 			if !p.graftNext(key, m) {
 				// Every announcer was grafted and none answered in time:
@@ -790,6 +810,19 @@ func (p *Peer) runTreeTimers() {
 	}
 	clear(p.missOrder[len(keep):])
 	p.missOrder = keep
+}
+
+// parentDelivering reports whether our eager parent, alive, has pushed us
+// a block within Config.ParentSilence ticks: a block missing then is late,
+// not lost (see ParentSilence).
+func (p *Peer) parentDelivering() bool {
+	if p.cfg.ParentSilence <= 0 || p.parent == (identity.PKIID{}) || !p.IsAlive(p.parent) {
+		return false
+	}
+	if _, eager := p.eager.pos[p.parent]; !eager {
+		return false
+	}
+	return p.sub < p.parentLast+uint64(p.cfg.ParentSilence)*p.resolution()
 }
 
 // noteGap treats a pushed block n whose predecessor we lack, and never
