@@ -181,7 +181,7 @@ func TestCopyRoundALossDoesNotRaiseTheGraftTimeout(t *testing.T) {
 // the block is handed to pull at once: a pull round starts within a tick
 // or two, not at the next PullInterval.
 func TestUnansweredGraftsStartAPullRound(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := lossyConfig()
 	const warm = 8 // ticks before the window: no regular round due in it (checked below)
 	// nextHello is how many ticks after the window opens peer 3 sends its
 	// next pull hello (-1: none within 2 PullIntervals).
@@ -265,7 +265,7 @@ func TestPulledBlockIsForwardedWhenItsPushedCopyArrives(t *testing.T) {
 // our parent: the parent's own copy is on the way, ours would be a
 // duplicate there and make it prune us.
 func TestOneShotCopyIsNotPushedToTheParent(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := lossyConfig()
 	cfg.PullEnabled = false
 	_, p, chain := graftPeer(t, cfg, 54, 2)
 	parent, announcer := fakeID(0), fakeID(1)

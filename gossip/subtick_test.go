@@ -139,7 +139,7 @@ func TestSubTickClock(t *testing.T) {
 // TreeResolution 1 is the tick clock: the timeouts are those of the
 // tick formulas, and nothing ever falls due between ticks.
 func TestTreeResolutionOneIsTheTick(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := lossyConfig()
 	cfg.PullEnabled = false
 	cfg.TreeResolution = 1
 	_, p, chain := graftPeer(t, cfg, 64, 2)

@@ -229,7 +229,7 @@ func tickUntilTreeMsgTo(p *Peer, id identity.PKIID) []string {
 // parent, the next graft is Plumtree's and the announcer becomes our
 // eager parent.
 func TestGraftIsOneShotWhileTheParentDelivers(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := lossyConfig()
 	cfg.PullEnabled = false
 	net := seededNet(t, 4, cfg, 44)
 	net.ticks(2)
@@ -295,7 +295,7 @@ func TestGraftIsOneShotWhileTheParentDelivers(t *testing.T) {
 // An announcer whose path is shorter than our parent's is a shortcut:
 // its graft moves us in the tree even while the parent delivers.
 func TestGraftTakesAShortcut(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := lossyConfig()
 	cfg.PullEnabled = false
 	net := seededNet(t, 4, cfg, 45)
 	net.ticks(2)
