@@ -204,11 +204,12 @@ func (l *lockedTransport) sentSince(start time.Time, keep func(to identity.PKIID
 
 // advanceTo moves a synctest bubble's fake clock to d after start, firing
 // the Node's timers due before then in order, and waits until every
-// goroutine of the bubble is blocked. No wall time passes, and nothing is
-// waited for: synctest.Wait panics outside a bubble, so this cannot turn
-// into a real sleep.
+// goroutine of the bubble is blocked. No wall time passes: the first
+// synctest.Wait panics outside a bubble, before the clock is touched, so
+// this can never become a real sleep.
 func advanceTo(start time.Time, d time.Duration) {
-	time.Sleep(time.Until(start.Add(d))) // virtual: the bubble's clock
+	synctest.Wait()                      // outside a bubble: panics here
+	time.Sleep(time.Until(start.Add(d))) // the bubble's fake clock: returns once every goroutine blocks
 	synctest.Wait()
 }
 
