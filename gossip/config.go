@@ -245,7 +245,7 @@ func DefaultConfig() Config {
 		GraftHedge:         2,                      // a lost graft or answer (~10% at 5% loss) cost a retry round trip, ~60 ms: two announcers make that 1%; grafts are rare when healthy (healthy amplification in sim +0.000-0.003)
 		LazyBack:           true,                   // more announcers per peer: churn+loss live p99 2.33x -> 2.07x healthy at 100 peers, 2.04x -> 1.92x at 1,000; ~1 message more per peer per block (12.0 -> 13.0), healthy amplification +0.01 at most
 		GraftParent:        true,                   // after a lost graft and a lost hedge: one round trip to the parent, not a pull round 50-100 ms later
-		ParentSilence:      15,                     // 1.5 s: at 8 ticks (the graft timeout's cap) a parent under heavy load fell silent that long and grafts multiplied (1 of 6 100-peer runs, 1 of 2 at 50 x 1 MiB); at 15, 0 of 7; at 4, 3 of 5. A dead parent is pulled around sooner (1 s rounds, PullOnGap)
+		ParentSilence:      15,                     // 1.5 s: at 8 ticks (the graft timeout's cap) a parent under heavy load fell silent that long and grafts multiplied (1 of 6 100-peer runs, 1 of 2 at 50 x 1 MiB); at 15, 0 of 14; at 4, 3 of 5. A dead parent is pulled around sooner (1 s rounds, PullOnGap)
 		StoreSize:          4096,                   // blocks remembered for dedupe: minutes of traffic at 10 blocks/s
 		StoreTTL:           3000,                   // 5 min: late duplicates past this are re-verified, never re-committed
 		ReorderWindow:      256,                    // = pull's Lookahead: every block pull asks for can be buffered

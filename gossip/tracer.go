@@ -23,8 +23,9 @@ type Tracer interface {
 	// GraftSent: a graft asked peer to for block number, announced but
 	// missing. repeat: the block had been grafted before (the hedge's
 	// further announcers, or a retry after no answer); reshapes: the graft
-	// makes to an eager neighbour (Plumtree's graft), rather than asking
-	// for this block alone (Graft then Prune: the tree stays as it was).
+	// makes peer to an eager neighbour (Plumtree's graft), rather than
+	// asking for this block alone (Graft then Prune: the tree stays as it
+	// was).
 	GraftSent(to identity.PKIID, number uint64, repeat, reshapes bool)
 	// BlockDropped: a valid block could not be buffered (beyond the reorder
 	// window).

@@ -790,10 +790,15 @@ func (p *Peer) runTreeTimers() {
 			delete(p.missing, key)
 			continue
 		}
-		if p.sub >= m.deadline && !m.grafted && !m.gap && p.parentDelivering() {
-			m.deadline = p.sub + 1 // late on its way from the parent: look again next sub-tick
-			keep = append(keep, key)
-			continue
+		if p.sub >= m.deadline && !m.grafted && !m.gap {
+			if until, ok := p.parentDelivering(); ok {
+				// Late on its way from the parent: look again when the
+				// parent will have been silent for ParentSilence, not at
+				// every sub-tick till then.
+				m.deadline = until
+				keep = append(keep, key)
+				continue
+			}
 		}
 		if p.sub >= m.deadline {
 			if !p.graftNext(key, m) {
@@ -813,16 +818,18 @@ func (p *Peer) runTreeTimers() {
 }
 
 // parentDelivering reports whether our eager parent, alive, has pushed us
-// a block within Config.ParentSilence ticks: a block missing then is late,
-// not lost (see ParentSilence).
-func (p *Peer) parentDelivering() bool {
+// a block within Config.ParentSilence ticks (a block missing then is late,
+// not lost: see ParentSilence), and the sub-tick at which it will have
+// been silent that long.
+func (p *Peer) parentDelivering() (until uint64, ok bool) {
 	if p.cfg.ParentSilence <= 0 || p.parent == (identity.PKIID{}) || !p.IsAlive(p.parent) {
-		return false
+		return 0, false
 	}
 	if _, eager := p.eager.pos[p.parent]; !eager {
-		return false
+		return 0, false
 	}
-	return p.sub < p.parentLast+uint64(p.cfg.ParentSilence)*p.resolution()
+	until = p.parentLast + uint64(p.cfg.ParentSilence)*p.resolution()
+	return until, p.sub < until
 }
 
 // noteGap treats a pushed block n whose predecessor we lack, and never
