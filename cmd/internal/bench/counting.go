@@ -24,7 +24,14 @@ type counters struct {
 	graftRepeats atomic.Uint64 // ... for a block grafted before
 	treeGrafts   atomic.Uint64 // ... that made an eager neighbour
 	takeovers    atomic.Uint64 // times this peer became its org's leader
+	// messages counts envelopes received by the GossipMessage oneof field
+	// that names their type; index 0 is anything unreadable.
+	messages [maxMessageField + 1]atomic.Uint64
 }
+
+// maxMessageField bounds the GossipMessage oneof field numbers counted one
+// by one (gossip.proto); higher ones count as unreadable.
+const maxMessageField = 31
 
 // snapshot sums counters.
 func snapshot(cs []*counters) Traffic {
@@ -38,8 +45,25 @@ func snapshot(cs []*counters) Traffic {
 		t.GraftRepeats += c.graftRepeats.Load()
 		t.TreeGrafts += c.treeGrafts.Load()
 		t.LeaderTakeovers += c.takeovers.Load()
+		for f := range c.messages {
+			if n := c.messages[f].Load(); n > 0 {
+				if t.Messages == nil {
+					t.Messages = map[string]uint64{}
+				}
+				t.Messages[messageName(f)] += n
+			}
+		}
 	}
 	return t
+}
+
+// messageName is the gossip.proto name of the GossipMessage oneof field f
+// ("block", "ihave", ...), or "unreadable".
+func messageName(f int) string {
+	if fd := (&pb.GossipMessage{}).ProtoReflect().Descriptor().Fields().ByNumber(protowire.Number(f)); f > 0 && fd != nil {
+		return string(fd.Name())
+	}
+	return "unreadable"
 }
 
 // minus is t - u, field by field (u taken earlier than t).
@@ -53,7 +77,22 @@ func (t Traffic) minus(u Traffic) Traffic {
 		GraftRepeats:       t.GraftRepeats - u.GraftRepeats,
 		TreeGrafts:         t.TreeGrafts - u.TreeGrafts,
 		LeaderTakeovers:    t.LeaderTakeovers - u.LeaderTakeovers,
+		Messages:           minusCounts(t.Messages, u.Messages),
 	}
+}
+
+// minusCounts is t - u key by key, without the keys that come to 0.
+func minusCounts(t, u map[string]uint64) map[string]uint64 {
+	var d map[string]uint64
+	for k, n := range t {
+		if n > u[k] {
+			if d == nil {
+				d = map[string]uint64{}
+			}
+			d[k] = n - u[k]
+		}
+	}
+	return d
 }
 
 // The GossipMessage oneof fields that carry block bodies (gossip.proto).
@@ -63,15 +102,21 @@ const (
 	fieldStateResponse = 11 // StateResponse
 )
 
-// carriesBlocks tells from an envelope's payload, without decoding it,
-// whether it carries block bodies: a GossipMessage has one oneof field set,
-// so its first tag names the message type. Anything unreadable is control.
-func carriesBlocks(env *pb.Envelope) bool {
+// messageField tells from an envelope's payload, without decoding it, the
+// GossipMessage oneof field set in it: a GossipMessage has one, so its
+// first tag names the message type. 0 means unreadable.
+func messageField(env *pb.Envelope) protowire.Number {
 	num, _, n := protowire.ConsumeTag(env.GetPayload())
 	if n < 0 {
-		return false
+		return 0
 	}
-	return num == fieldBlock || num == fieldPullResponse || num == fieldStateResponse
+	return num
+}
+
+// carriesBlocks tells whether messages of field f carry block bodies.
+// Anything unreadable is control.
+func carriesBlocks(f protowire.Number) bool {
+	return f == fieldBlock || f == fieldPullResponse || f == fieldStateResponse
 }
 
 // countingTransport wraps a peer's transport and counts what it receives,
@@ -111,7 +156,12 @@ func (t *countingTransport) start() {
 				if !ok {
 					return
 				}
-				if carriesBlocks(m.Env) {
+				f := messageField(m.Env)
+				if f > maxMessageField {
+					f = 0
+				}
+				t.c.messages[f].Add(1)
+				if carriesBlocks(f) {
 					t.c.blockBytes.Add(uint64(m.Size))
 				} else {
 					t.c.controlBytes.Add(uint64(m.Size))

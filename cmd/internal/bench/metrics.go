@@ -23,6 +23,10 @@ type Delivery struct {
 	Number uint64
 	At     time.Time
 	Via    gossip.Via
+	// Hops is how many hops the copy made from the orderer's stream (the
+	// leader's commit is 0, its push 1): the depth of the peer in the
+	// block's dissemination tree.
+	Hops uint32
 }
 
 // Traffic is what all peers received during the timed part of a run.
@@ -44,6 +48,11 @@ type Traffic struct {
 	// LeaderTakeovers: times a peer became its org's leader (each starts
 	// a deliver stream: more orderer egress). Not used by Compute.
 	LeaderTakeovers uint64
+	// Messages: envelopes received from peers, by GossipMessage type
+	// (gossip.proto's oneof field name: "block", "ihave", ...). Over gRPC
+	// each one costs both ends system calls and wake-ups whatever its
+	// size, so on a busy host their number matters beside their bytes.
+	Messages map[string]uint64
 }
 
 // Record is the raw outcome of a timed run; Compute derives the figures.
@@ -108,10 +117,17 @@ type Figures struct {
 	GraftsPerDelivery       float64 `json:"grafts_per_delivery"`
 	GraftRepeatsPerDelivery float64 `json:"graft_repeats_per_delivery"`
 	TreeGraftsPerDelivery   float64 `json:"tree_grafts_per_delivery"`
+	// MessagesPerDelivery is envelopes received from peers per delivery;
+	// MessagesPerDeliveryByType splits it by message type.
+	MessagesPerDelivery       float64            `json:"messages_per_delivery"`
+	MessagesPerDeliveryByType map[string]float64 `json:"messages_per_delivery_by_type"`
 	// OrdererEgressBytesPerBlock is the orderer's deliver bytes per block.
 	OrdererEgressBytesPerBlock float64 `json:"orderer_egress_bytes_per_block"`
 	// Via are the shares of deliveries by push, pull, state and orderer.
 	Via ViaShares `json:"via"`
+	// PushHops are the hop counts of the deliveries by push: how deep the
+	// dissemination tree is (a deep tree is a slow last peer).
+	PushHops HopFigures `json:"push_hops"`
 	// BlocksPerS and MBPerS are throughput over the timed window (first
 	// cut to last commit): complete blocks per second, and committed
 	// block bytes across all peers per second (MB = 10^6 bytes).
@@ -126,6 +142,14 @@ type Figures struct {
 	PerBlock []BlockTiming `json:"per_block"`
 }
 
+// HopFigures summarise hop counts (nearest-rank percentiles).
+type HopFigures struct {
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+}
+
 // BlockTiming is one complete block of a run.
 type BlockTiming struct {
 	Number uint64 `json:"number"`
@@ -136,6 +160,8 @@ type BlockTiming struct {
 	// how that peer got it (push, pull, state, orderer).
 	LastPeer int    `json:"last_peer"`
 	LastVia  string `json:"last_via"`
+	// LastHops is the hop count of the last peer's copy.
+	LastHops uint32 `json:"last_hops"`
 }
 
 // Compute derives the figures of a record. Deliveries of blocks not in
@@ -163,6 +189,7 @@ func Compute(r Record) Figures {
 	seen := make(map[peerBlock]bool, len(r.Deliveries))
 	perBlock := make([][]Delivery, blocks)
 	var vias [5]int
+	var hops []float64 // of push deliveries
 	var committed float64
 	var lastCommit time.Time
 	for _, d := range r.Deliveries {
@@ -174,6 +201,9 @@ func Compute(r Record) Figures {
 		perBlock[i] = append(perBlock[i], d)
 		if int(d.Via) < len(vias) {
 			vias[d.Via]++
+		}
+		if d.Via == gossip.ViaPush {
+			hops = append(hops, float64(d.Hops))
 		}
 		committed += float64(r.Cuts[i].Bytes)
 		if d.At.After(lastCommit) {
@@ -203,13 +233,21 @@ func Compute(r Record) Figures {
 		}
 		ttl = append(ttl, ms(last.At.Sub(cut)))
 		f.PerBlock = append(f.PerBlock, BlockTiming{Number: r.Cuts[i].Number, CutMs: ms(cut.Sub(first)),
-			TimeToLastMs: ms(last.At.Sub(cut)), LastPeer: last.Peer, LastVia: last.Via.String()})
+			TimeToLastMs: ms(last.At.Sub(cut)), LastPeer: last.Peer, LastVia: last.Via.String(), LastHops: last.Hops})
 	}
 	slices.Sort(ttl)
 	slices.Sort(lat)
 	f.TimeToLastSamples = append([]float64{}, ttl...)
 	f.TimeToLast = Percentiles{P50: NearestRank(ttl, 50), P90: NearestRank(ttl, 90), P99: NearestRank(ttl, 99), Max: NearestRank(ttl, 100)}
 	f.PeerLatency = PeerLatency{P50: NearestRank(lat, 50), P99: NearestRank(lat, 99)}
+	if len(hops) > 0 {
+		slices.Sort(hops)
+		sum := 0.0
+		for _, h := range hops {
+			sum += h
+		}
+		f.PushHops = HopFigures{Mean: sum / float64(len(hops)), P50: NearestRank(hops, 50), P99: NearestRank(hops, 99), Max: NearestRank(hops, 100)}
+	}
 
 	denom := meanBytes * float64(r.Peers) * float64(blocks)
 	f.Amplification = float64(r.Traffic.BlockBytes) / denom
@@ -221,6 +259,11 @@ func Compute(r Record) Figures {
 		f.GraftsPerDelivery = float64(r.Traffic.Grafts) / d
 		f.GraftRepeatsPerDelivery = float64(r.Traffic.GraftRepeats) / d
 		f.TreeGraftsPerDelivery = float64(r.Traffic.TreeGrafts) / d
+		f.MessagesPerDeliveryByType = map[string]float64{}
+		for k, n := range r.Traffic.Messages {
+			f.MessagesPerDelivery += float64(n) / d
+			f.MessagesPerDeliveryByType[k] = float64(n) / d
+		}
 		f.Via = ViaShares{
 			Push: float64(vias[gossip.ViaPush]) / d, Pull: float64(vias[gossip.ViaPull]) / d,
 			State: float64(vias[gossip.ViaState]) / d, Orderer: float64(vias[gossip.ViaOrderer]) / d,

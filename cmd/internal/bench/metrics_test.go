@@ -60,14 +60,15 @@ func TestComputeKnownNetwork(t *testing.T) {
 		},
 		Deliveries: []Delivery{
 			{Peer: 0, Number: 1, At: at(10 * ms), Via: gossip.ViaOrderer},
-			{Peer: 1, Number: 1, At: at(30 * ms), Via: gossip.ViaPush},
-			{Peer: 1, Number: 1, At: at(90 * ms), Via: gossip.ViaPull}, // second commit of (1, 1): ignored
+			{Peer: 1, Number: 1, At: at(30 * ms), Via: gossip.ViaPush, Hops: 3},
+			{Peer: 1, Number: 1, At: at(90 * ms), Via: gossip.ViaPush, Hops: 7}, // second commit of (1, 1): ignored
 			{Peer: 0, Number: 2, At: at(time.Second + 20*ms), Via: gossip.ViaOrderer},
 			{Peer: 1, Number: 2, At: at(time.Second + 40*ms), Via: gossip.ViaPull},
-			{Peer: 0, Number: 3, At: at(2*time.Second + 5*ms), Via: gossip.ViaState}, // block 3 never reaches peer 1
-			{Peer: 0, Number: 9, At: at(3 * time.Second), Via: gossip.ViaPush},       // not a timed block: ignored
+			{Peer: 0, Number: 3, At: at(2*time.Second + 5*ms), Via: gossip.ViaPush, Hops: 1}, // block 3 never reaches peer 1
+			{Peer: 0, Number: 9, At: at(3 * time.Second), Via: gossip.ViaPush, Hops: 9},      // not a timed block: ignored
 		},
-		Traffic: Traffic{BlockBytes: 7000, ControlBytes: 500, OrdererEgressBytes: 3000, Duplicates: 1, Grafts: 3, GraftRepeats: 2, TreeGrafts: 1},
+		Traffic: Traffic{BlockBytes: 7000, ControlBytes: 500, OrdererEgressBytes: 3000, Duplicates: 1, Grafts: 3, GraftRepeats: 2, TreeGrafts: 1,
+			Messages: map[string]uint64{"block": 4, "ihave": 6}},
 	}
 	f := Compute(r)
 	assert.InDelta(t, 5.0/6, f.DeliveryRatio, 1e-12)
@@ -77,7 +78,7 @@ func TestComputeKnownNetwork(t *testing.T) {
 	assert.Equal(t, []float64{30, 40}, f.TimeToLastSamples)
 	// In cut order, with the last peer and how it got the block.
 	assert.Equal(t, []BlockTiming{
-		{Number: 1, CutMs: 0, TimeToLastMs: 30, LastPeer: 1, LastVia: "push"},
+		{Number: 1, CutMs: 0, TimeToLastMs: 30, LastPeer: 1, LastVia: "push", LastHops: 3},
 		{Number: 2, CutMs: 1000, TimeToLastMs: 40, LastPeer: 1, LastVia: "pull"},
 	}, f.PerBlock)
 	// Per-peer latencies of complete blocks: 10, 20, 30, 40 ms.
@@ -89,11 +90,15 @@ func TestComputeKnownNetwork(t *testing.T) {
 	assert.InDelta(t, 3.0/5, f.GraftsPerDelivery, 1e-12)
 	assert.InDelta(t, 2.0/5, f.GraftRepeatsPerDelivery, 1e-12)
 	assert.InDelta(t, 1.0/5, f.TreeGraftsPerDelivery, 1e-12)
+	assert.InDelta(t, 10.0/5, f.MessagesPerDelivery, 1e-12)
+	assert.Equal(t, map[string]float64{"block": 4.0 / 5, "ihave": 6.0 / 5}, f.MessagesPerDeliveryByType)
 	assert.InDelta(t, 1000.0, f.OrdererEgressBytesPerBlock, 1e-12)
 	assert.InDelta(t, 0.4, f.Via.Orderer, 1e-12)
-	assert.InDelta(t, 0.2, f.Via.Push, 1e-12)
+	assert.InDelta(t, 0.4, f.Via.Push, 1e-12)
 	assert.InDelta(t, 0.2, f.Via.Pull, 1e-12)
-	assert.InDelta(t, 0.2, f.Via.State, 1e-12)
+	assert.InDelta(t, 0.0, f.Via.State, 1e-12)
+	// Hops of the counted push deliveries only: 3 and 1.
+	assert.Equal(t, HopFigures{Mean: 2, P50: 1, P99: 3, Max: 3}, f.PushHops)
 	// Window: first cut to the last counted commit, 2.005 s; 2 complete
 	// blocks and 5 x 1000 committed bytes in it.
 	assert.InDelta(t, 2/2.005, f.BlocksPerS, 1e-9)
@@ -154,8 +159,14 @@ func TestCarriesBlocksClassifiesByMessageType(t *testing.T) {
 		{Content: &pb.GossipMessage_StateResponse{StateResponse: &pb.StateResponse{Nonce: 1, Blocks: []*pb.Block{blk}}}},
 	}
 	for _, m := range body {
-		assert.True(t, carriesBlocks(env(m)), "%T", m.Content)
+		assert.True(t, carriesBlocks(messageField(env(m))), "%T", m.Content)
 	}
+	// The counted types are named as in gossip.proto.
+	assert.Equal(t, "block", messageName(int(messageField(env(body[0])))))
+	assert.Equal(t, "ihave", messageName(int(messageField(env(&pb.GossipMessage{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{Number: 3}}})))))
+	assert.Equal(t, "membership_batch", messageName(17))
+	assert.Equal(t, "unreadable", messageName(0))
+	assert.Equal(t, "unreadable", messageName(maxMessageField))
 	control := []*pb.GossipMessage{
 		{Content: &pb.GossipMessage_Alive{Alive: &pb.AliveMessage{Incarnation: 1}}},
 		{Content: &pb.GossipMessage_PullHello{PullHello: &pb.PullHello{Nonce: 1}}},
@@ -166,11 +177,11 @@ func TestCarriesBlocksClassifiesByMessageType(t *testing.T) {
 		{Content: &pb.GossipMessage_Ihave{Ihave: &pb.IHave{Number: 3}}},
 	}
 	for _, m := range control {
-		assert.False(t, carriesBlocks(env(m)), "%T", m.Content)
+		assert.False(t, carriesBlocks(messageField(env(m))), "%T", m.Content)
 	}
-	assert.False(t, carriesBlocks(&pb.Envelope{}))
-	assert.False(t, carriesBlocks(&pb.Envelope{Payload: []byte{0xff, 0xff, 0xff}}))
-	assert.False(t, carriesBlocks(nil))
+	assert.False(t, carriesBlocks(messageField(&pb.Envelope{})))
+	assert.False(t, carriesBlocks(messageField(&pb.Envelope{Payload: []byte{0xff, 0xff, 0xff}})))
+	assert.False(t, carriesBlocks(messageField(nil)))
 }
 
 func TestOptionsValidate(t *testing.T) {

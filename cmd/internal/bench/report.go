@@ -1,10 +1,13 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -52,6 +55,10 @@ var rows = []row{
 	}},
 	{"by push / pull / state / orderer", func(r Result) string {
 		return fmt.Sprintf("%.2f/%.2f/%.2f/%.2f", r.Via.Push, r.Via.Pull, r.Via.State, r.Via.Orderer)
+	}},
+	{"messages per delivery (top 3 types)", func(r Result) string { return messagesLine(r.MessagesPerDeliveryByType, r.MessagesPerDelivery, 3) }},
+	{"push hops mean / p99 / max", func(r Result) string {
+		return fmt.Sprintf("%.2f / %.0f / %.0f", r.PushHops.Mean, r.PushHops.P99, r.PushHops.Max)
 	}},
 	{"orderer egress per block (KiB)", func(r Result) string { return f1(r.OrdererEgressBytesPerBlock / 1024) }},
 	{"leader takeovers while timed", func(r Result) string { return fmt.Sprint(r.LeaderTakeovers) }},
@@ -201,4 +208,20 @@ func GridOptions(base Options) []Options {
 		}
 	}
 	return out
+}
+
+// messagesLine is total, then the n most frequent types with their shares:
+// "12.41 (membership_batch 6.02, ihave 4.10, block 1.01)".
+func messagesLine(byType map[string]float64, total float64, n int) string {
+	names := slices.SortedFunc(maps.Keys(byType), func(a, b string) int {
+		return cmp.Or(cmp.Compare(byType[b], byType[a]), strings.Compare(a, b))
+	})
+	parts := make([]string, 0, n)
+	for _, k := range names[:min(n, len(names))] {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, byType[k]))
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%.2f", total)
+	}
+	return fmt.Sprintf("%.2f (%s)", total, strings.Join(parts, ", "))
 }

@@ -423,7 +423,7 @@ func (r *recorder) commit(peer int, ev gossip.CommitEvent) {
 	if ev.Number == 0 { // genesis: warm-up, not timed
 		return
 	}
-	d := Delivery{Peer: peer, Number: ev.Number, At: ev.Time, Via: ev.Via}
+	d := Delivery{Peer: peer, Number: ev.Number, At: ev.Time, Via: ev.Via, Hops: ev.Hops}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if w := r.warm[ev.Number]; w != nil {
