@@ -24,6 +24,7 @@ type counters struct {
 	graftRepeats atomic.Uint64 // ... for a block grafted before
 	treeGrafts   atomic.Uint64 // ... that made an eager neighbour
 	takeovers    atomic.Uint64 // times this peer became its org's leader
+	links        atomic.Uint64 // distinct peers heard from so far
 	// messages counts envelopes received by the GossipMessage oneof field
 	// that names their type; index 0 is anything unreadable.
 	messages [maxMessageField + 1]atomic.Uint64
@@ -45,6 +46,7 @@ func snapshot(cs []*counters) Traffic {
 		t.GraftRepeats += c.graftRepeats.Load()
 		t.TreeGrafts += c.treeGrafts.Load()
 		t.LeaderTakeovers += c.takeovers.Load()
+		t.Links += c.links.Load()
 		for f := range c.messages {
 			if n := c.messages[f].Load(); n > 0 {
 				if t.Messages == nil {
@@ -77,6 +79,8 @@ func (t Traffic) minus(u Traffic) Traffic {
 		GraftRepeats:       t.GraftRepeats - u.GraftRepeats,
 		TreeGrafts:         t.TreeGrafts - u.TreeGrafts,
 		LeaderTakeovers:    t.LeaderTakeovers - u.LeaderTakeovers,
+		Links:              t.Links - u.Links,
+		LinksHeld:          t.Links,
 		Messages:           minusCounts(t.Messages, u.Messages),
 	}
 }
@@ -150,6 +154,7 @@ func (t *countingTransport) start() {
 	go func() {
 		defer close(t.done)
 		src := t.Transport.Incoming()
+		heard := map[identity.PKIID]bool{}
 		for {
 			select {
 			case m, ok := <-src:
@@ -161,6 +166,10 @@ func (t *countingTransport) start() {
 					f = 0
 				}
 				t.c.messages[f].Add(1)
+				if !heard[m.From] {
+					heard[m.From] = true
+					t.c.links.Store(uint64(len(heard)))
+				}
 				if carriesBlocks(f) {
 					t.c.blockBytes.Add(uint64(m.Size))
 				} else {

@@ -53,6 +53,12 @@ type Traffic struct {
 	// each one costs both ends system calls and wake-ups whatever its
 	// size, so on a busy host their number matters beside their bytes.
 	Messages map[string]uint64
+	// Links counts the (peer, sender) pairs first heard from in the
+	// window: every one is a stream (over gRPC a TLS handshake, buffers
+	// and goroutines at both ends) that the protocol opened while timed.
+	// LinksHeld is the count of such pairs at the window's end. Not used
+	// by Compute.
+	Links, LinksHeld uint64
 }
 
 // Record is the raw outcome of a timed run; Compute derives the figures.

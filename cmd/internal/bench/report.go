@@ -62,6 +62,9 @@ var rows = []row{
 	}},
 	{"orderer egress per block (KiB)", func(r Result) string { return f1(r.OrdererEgressBytesPerBlock / 1024) }},
 	{"leader takeovers while timed", func(r Result) string { return fmt.Sprint(r.LeaderTakeovers) }},
+	{"peer links per peer (new while timed)", func(r Result) string {
+		return fmt.Sprintf("%.1f (%.1f)", r.LinksPerPeer, r.NewLinksPerPeer)
+	}},
 	{"throughput (blocks/s)", func(r Result) string { return fmt.Sprintf("%.2f", r.BlocksPerS) }},
 	{"throughput (MB/s committed)", func(r Result) string { return fmt.Sprintf("%.2f", r.MBPerS) }},
 	{"CPU seconds (timed part)", func(r Result) string { return fmt.Sprintf("%.2f", r.CPUSeconds) }},

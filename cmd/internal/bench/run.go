@@ -41,6 +41,12 @@ type Result struct {
 	// LeaderTakeovers counts peers becoming leader during the timed part:
 	// 0 in a stable network; each one opens another deliver stream.
 	LeaderTakeovers uint64 `json:"leader_takeovers"`
+	// NewLinksPerPeer is how many peers each peer first heard from during
+	// the timed part (each a stream opened: over gRPC a TLS handshake, and
+	// buffers and goroutines held at both ends); LinksPerPeer how many it
+	// had heard from by the end. Direct delivery needs none.
+	NewLinksPerPeer float64 `json:"new_links_per_peer"`
+	LinksPerPeer    float64 `json:"links_per_peer"`
 	// CPUSeconds is user+system CPU of the timed part (cutting and drain);
 	// CPUSecondsTotal includes set-up, warm-up and stop.
 	CPUSeconds      float64 `json:"cpu_seconds"`
@@ -139,6 +145,8 @@ func Run(ctx context.Context, opts Options, profileName string, progress Progres
 	res.BlockBytesReceived, res.ControlBytesReceived = traffic.BlockBytes, traffic.ControlBytes
 	res.OrdererEgressBytes = traffic.OrdererEgressBytes
 	res.LeaderTakeovers = traffic.LeaderTakeovers
+	res.NewLinksPerPeer = float64(traffic.Links) / float64(len(net.peers))
+	res.LinksPerPeer = float64(traffic.LinksHeld) / float64(len(net.peers))
 	total := 0
 	for _, c := range cuts {
 		total += c.Bytes

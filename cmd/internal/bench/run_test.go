@@ -45,6 +45,7 @@ func TestTinyDirectRun(t *testing.T) {
 	assert.Equal(t, res.OrdererEgressBytes, res.BlockBytesReceived)
 	assert.Equal(t, 0.0, res.DuplicatesPerDelivery)
 	assert.Equal(t, 0.0, res.GraftsPerDelivery, "no tree, no grafts")
+	assert.Zero(t, res.LinksPerPeer, "direct peers hear from the orderer only")
 	assert.Len(t, res.TimeToLastSamples, 5)
 	assert.Greater(t, res.TimeToLast.Max, 0.0)
 	// Warm-up blocks 1 and 2 reached every peer, untimed: the timed
@@ -70,6 +71,11 @@ func TestTinyGossipRun(t *testing.T) {
 	assert.Equal(t, 0, res.IncompleteBlocks)
 	assert.Equal(t, 0.25, res.Via.Orderer)
 	assert.Zero(t, res.LeaderTakeovers, "election settled during warm-up")
+	// Four peers in one org know each other after warm-up: each heard
+	// from at least one of the other three, and from no more than three.
+	assert.GreaterOrEqual(t, res.LinksPerPeer, 1.0)
+	assert.LessOrEqual(t, res.LinksPerPeer, 3.0)
+	assert.LessOrEqual(t, res.NewLinksPerPeer, res.LinksPerPeer)
 	assert.InDelta(t, 0.75, res.Via.Push+res.Via.Pull+res.Via.State, 1e-12)
 	mean := float64(res.MeanBlockBytes)
 	assert.InDelta(t, mean+deliverOverhead, res.OrdererEgressBytesPerBlock, 1)
