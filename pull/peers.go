@@ -91,7 +91,15 @@ func (e *Engine) roundPeers() []identity.PKIID {
 		far = e.cfg.FarPeers
 	}
 	e.nRounds++
-	ids := e.usable(0)
+	return e.nearFirst(e.usable(0), e.cfg.PullPeers-far, e.cfg.PullPeers)
+}
+
+// nearFirst picks up to total of ids (reordering them): up to nearWant at
+// random among the near ones, the rest at random among all the others
+// (the near ones not picked included). Hellos to near peers ride streams
+// already open; one to anybody else may open a stream (over gRPC a TLS
+// handshake, buffers and goroutines at both ends, kept afterwards).
+func (e *Engine) nearFirst(ids []identity.PKIID, nearWant, total int) []identity.PKIID {
 	near := 0 // partition: near peers first
 	for i, id := range ids {
 		if e.peers[id].near {
@@ -99,9 +107,9 @@ func (e *Engine) roundPeers() []identity.PKIID {
 			near++
 		}
 	}
-	k := min(max(e.cfg.PullPeers-far, 0), near)
-	e.sample(ids[:near], k)                      // now ids[:k]
-	rest := e.sample(ids[k:], e.cfg.PullPeers-k) // the near ones not picked are candidates too
+	k := min(max(nearWant, 0), near, total)
+	e.sample(ids[:near], k)            // now ids[:k]
+	rest := e.sample(ids[k:], total-k) // the near ones not picked are candidates too
 	return ids[:k+len(rest)]
 }
 

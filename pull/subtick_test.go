@@ -193,6 +193,31 @@ func TestSilentRoundSaysHelloToOthers(t *testing.T) {
 	}
 }
 
+// The second hellos of a silent round go to near peers not yet asked
+// while there are enough of them: on a busy host digests are merely late
+// and this fires in many rounds, and a hello to a far peer opens a stream
+// (a TLS handshake at both ends) that stays open.
+func TestSilentRoundSaysHelloToNearPeersFirst(t *testing.T) {
+	e, _, _ := subEngine(t, pullOnly(), 100)
+	live := holders(160, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20)
+	near := map[identity.PKIID]bool{}
+	for i := range 6 { // peers 1..6: at least 3 left after the round's
+		live[i].Near = true
+		near[live[i].ID] = true
+	}
+	e.Tick(live) // the first round is a far round: one hello may go anywhere
+	k, _ := e.NextDeadline()
+	again := only(e.SubTick(k), (*pb.GossipMessage).GetPullHello)
+	if len(again) != 3 {
+		t.Fatalf("%d hellos again, want 3", len(again))
+	}
+	for _, h := range again {
+		if !near[h.To] {
+			t.Errorf("hello again to far peer %v while near peers were left unasked", h.To)
+		}
+	}
+}
+
 // A peer behind asks the range right above its height of two holders at
 // once, without hellos' round trip; when both answers are late it asks two
 // others, once; a range one block ahead (the newest may be on its way by
