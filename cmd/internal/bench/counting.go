@@ -62,10 +62,31 @@ func snapshot(cs []*counters) Traffic {
 // messageName is the gossip.proto name of the GossipMessage oneof field f
 // ("block", "ihave", ...), or "unreadable".
 func messageName(f int) string {
-	if fd := (&pb.GossipMessage{}).ProtoReflect().Descriptor().Fields().ByNumber(protowire.Number(f)); f > 0 && fd != nil {
-		return string(fd.Name())
+	if f <= 0 || f > maxMessageField {
+		return "unreadable"
 	}
-	return "unreadable"
+	return messageNames()[f]
+}
+
+// messageNames are the names of fields 0..maxMessageField, looked up once.
+var messageNames = sync.OnceValue(func() (names [maxMessageField + 1]string) {
+	fields := (&pb.GossipMessage{}).ProtoReflect().Descriptor().Fields()
+	for f := range names {
+		names[f] = "unreadable"
+		if fd := fields.ByNumber(protowire.Number(f)); f > 0 && fd != nil {
+			names[f] = string(fd.Name())
+		}
+	}
+	return names
+})
+
+// ClassifyMessage names the GossipMessage type of env (gossip.proto's
+// oneof field name: "block", "ihave", ...; "unreadable" if none) without
+// decoding it, and tells whether such messages carry block bodies. The
+// simulator counts its traffic with it, as the bench does.
+func ClassifyMessage(env *pb.Envelope) (name string, blocks bool) {
+	f := messageField(env)
+	return messageName(int(f)), carriesBlocks(f)
 }
 
 // minus is t - u, field by field (u taken earlier than t).

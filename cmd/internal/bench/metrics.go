@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -266,9 +267,10 @@ func Compute(r Record) Figures {
 		f.GraftRepeatsPerDelivery = float64(r.Traffic.GraftRepeats) / d
 		f.TreeGraftsPerDelivery = float64(r.Traffic.TreeGrafts) / d
 		f.MessagesPerDeliveryByType = map[string]float64{}
-		for k, n := range r.Traffic.Messages {
-			f.MessagesPerDelivery += float64(n) / d
-			f.MessagesPerDeliveryByType[k] = float64(n) / d
+		for _, k := range slices.Sorted(maps.Keys(r.Traffic.Messages)) { // in order: the same sum, bit for bit
+			n := float64(r.Traffic.Messages[k])
+			f.MessagesPerDelivery += n / d
+			f.MessagesPerDeliveryByType[k] = n / d
 		}
 		f.Via = ViaShares{
 			Push: float64(vias[gossip.ViaPush]) / d, Pull: float64(vias[gossip.ViaPull]) / d,

@@ -196,11 +196,16 @@ func (w *world) handle(e event) error {
 		size := proto.Size(e.env)
 		if w.measuring {
 			w.messages++
-			if carriesBlock(e.env) {
+			name, block := bench.ClassifyMessage(e.env)
+			if block {
 				w.traffic.BlockBytes += uint64(size)
 			} else {
 				w.traffic.ControlBytes += uint64(size)
 			}
+			if w.traffic.Messages == nil {
+				w.traffic.Messages = map[string]uint64{}
+			}
+			w.traffic.Messages[name]++
 		}
 		dst.p.Step(src.id, src.org, e.env, size)
 		w.collect(int(e.to))

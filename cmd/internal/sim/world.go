@@ -173,20 +173,6 @@ func (w *world) buildViews(rng *rand.Rand) {
 	}
 }
 
-// blockFields are the GossipMessage fields that carry block bodies; the
-// rest is control traffic (bench counts the same way).
-func carriesBlock(env *pb.Envelope) bool {
-	p := env.GetPayload()
-	if len(p) == 0 {
-		return false
-	}
-	switch p[0] >> 3 { // the oneof's field number: fields 1-15 take one tag byte
-	case 5, 9, 11: // block, pull_response, state_response
-		return true
-	}
-	return false
-}
-
 // newBlock cuts block number n after prev, with size random bytes.
 func newBlock(n uint64, prev []byte, size int, at int64, rng *rand.Rand) *pb.Block {
 	tx := make([]byte, size)
