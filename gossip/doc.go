@@ -51,7 +51,7 @@
 // Between signed alives a member sends hash-chain heartbeats that
 // receivers check with a hash, not a signature (heartbeat.go), so steady
 // membership costs no ed25519 verification and no certificate bytes.
-// Relays are batched per tick (AliveBatch) and flooded over a rotating
+// Relays are batched (every AliveBatch ticks) and flooded over a rotating
 // set of AliveNeighbours peers, and pull sends most hellos to push-tree
 // neighbours, so that a peer keeps streams with a few peers rather than
 // with every member (relaybatch.go says why and what it measured).
