@@ -70,7 +70,7 @@ func TestRestartedPeerCatchesUpInOneRoundTrip(t *testing.T) {
 // A running Node wakes for the pull engine's timers between ticks, as for
 // the tree's: PullSoon between ticks starts the round at the next 20 ms
 // sub-tick, not at the tick 100 ms in, and a re-hello follows a round
-// trip later, again between ticks. Virtual time (synctest, advanceTo);
+// trip later, again between ticks. Virtual time (synctest: runTestNode);
 // the malformed envelope at 10 ms is only there to wake the Node's loop.
 func TestNodeRunsPullTimersBetweenTicks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -80,10 +80,8 @@ func TestNodeRunsPullTimersBetweenTicks(t *testing.T) {
 			t.Fatal("PullSoon did not bring the round forward (a round under way, or due at the next tick)")
 		}
 		tr := &lockedTransport{queueTransport: queueTransport{self: p.self.ID, in: make(chan comm.Message, 8)}}
-		start, stop := runTestNode(t, cfg, p, tr)
-		advanceTo(start, 10*time.Millisecond)
-		tr.in <- comm.Message{From: fakeID(1), Org: "org1", Env: &pb.Envelope{Payload: []byte{0xff}}, Size: 1}
-		advanceTo(start, 60*time.Millisecond)
+		start := runTestNode(t, cfg, p, tr, 60*time.Millisecond,
+			timedInput{10 * time.Millisecond, comm.Message{From: fakeID(1), Org: "org1", Env: &pb.Envelope{Payload: []byte{0xff}}, Size: 1}})
 		want := cfg.TickInterval / time.Duration(cfg.TreeResolution)
 		at := tr.sentSince(start, func(_ identity.PKIID, msg *pb.GossipMessage) bool { return msg.GetPullHello() != nil })
 		// Nobody answers: the round says hello to the one other member a
@@ -92,6 +90,5 @@ func TestNodeRunsPullTimersBetweenTicks(t *testing.T) {
 		if len(at) != 4 || at[0] != want || at[2] != want || at[3] != again {
 			t.Fatalf("hellos at %v after the start, want 3 at %v and one at %v", at, want, again)
 		}
-		stop()
 	})
 }

@@ -202,21 +202,20 @@ func (l *lockedTransport) sentSince(start time.Time, keep func(to identity.PKIID
 	return at
 }
 
-// advanceTo moves a synctest bubble's fake clock to d after start, firing
-// the Node's timers due before then in order, and waits until every
-// goroutine of the bubble is blocked. No wall time passes: the first
-// synctest.Wait panics outside a bubble, before the clock is touched, so
-// this can never become a real sleep.
-func advanceTo(start time.Time, d time.Duration) {
-	synctest.Wait()                      // outside a bubble: panics here
-	time.Sleep(time.Until(start.Add(d))) // the bubble's fake clock: returns once every goroutine blocks
-	synctest.Wait()
+// timedInput is a message handed to a running test Node at a moment of its
+// synctest bubble's fake clock.
+type timedInput struct {
+	at  time.Duration
+	msg comm.Message
 }
 
-// runTestNode runs a Node over p and tr (in a synctest bubble: the tests
-// place messages on its fake clock with advanceTo) and returns when it
-// started and a stop that cancels it and checks what Run returned.
-func runTestNode(t *testing.T, cfg Config, p *Peer, tr *lockedTransport) (start time.Time, stop func()) {
+// runTestNode runs a Node over p and tr in a synctest bubble for d of the
+// bubble's fake clock, handing it each input at its moment (scheduled
+// with time.AfterFunc), then cancels it, checks what Run returned and
+// returns when it started. Nothing sleeps: the fake clock moves to the
+// next timer (the Node's ticker and tree timers, the inputs, the end)
+// whenever every goroutine of the bubble is blocked.
+func runTestNode(t *testing.T, cfg Config, p *Peer, tr *lockedTransport, d time.Duration, inputs ...timedInput) (start time.Time) {
 	n := &Node{cfg: cfg, deps: Deps{Transport: tr}, log: slog.New(slog.DiscardHandler), met: NopMetrics(),
 		peer: p, commits: make(chan CommitEvent, commitBuffer), inject: make(chan injectReq),
 		started: make(chan struct{}), stopped: make(chan struct{})}
@@ -224,29 +223,29 @@ func runTestNode(t *testing.T, cfg Config, p *Peer, tr *lockedTransport) (start 
 	done := make(chan error, 1)
 	start = time.Now()
 	go func() { done <- n.Run(ctx) }()
-	return start, func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+	for _, in := range inputs {
+		time.AfterFunc(in.at, func() { tr.in <- in.msg })
 	}
+	time.AfterFunc(d, cancel)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return start
 }
 
 // A running Node wakes for the tree's timers between ticks: an IHave
 // that arrives 30 ms into a tick (sub-tick 1 of 20 ms sub-ticks) is
 // grafted at sub-tick 3, 60 ms into the tick, not at the tick 100 ms in.
-// Virtual time (synctest, advanceTo).
+// Virtual time (synctest: runTestNode).
 func TestNodeGraftsBetweenTicks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := lossyConfig()
 		cfg.PullEnabled = false
 		_, p, chain := graftPeer(t, cfg, 65, 2)
 		tr := &lockedTransport{queueTransport: queueTransport{self: p.self.ID, in: make(chan comm.Message, 8)}}
-		start, stop := runTestNode(t, cfg, p, tr)
 		a := fakeID(1)
-		advanceTo(start, 30*time.Millisecond)
-		tr.in <- comm.Message{From: a, Org: "org1", Env: ihaveEnv(1, chain[1], 1), Size: 50}
-		advanceTo(start, 120*time.Millisecond)
+		start := runTestNode(t, cfg, p, tr, 120*time.Millisecond,
+			timedInput{30 * time.Millisecond, comm.Message{From: a, Org: "org1", Env: ihaveEnv(1, chain[1], 1), Size: 50}})
 		at := tr.sentSince(start, func(to identity.PKIID, msg *pb.GossipMessage) bool {
 			return to == a && len(msg.GetGraft().GetHash()) > 0
 		})
@@ -254,7 +253,6 @@ func TestNodeGraftsBetweenTicks(t *testing.T) {
 		if len(at) != 1 || at[0] != want {
 			t.Fatalf("grafts to the announcer at %v after the start, want one at %v", at, want)
 		}
-		stop()
 	})
 }
 
