@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -90,15 +91,16 @@ func TestCrashDetectedWithBatches(t *testing.T) {
 		vid := fakeID(victim)
 		net.peers[victim].down = true
 		crashedAt := net.now
-		// A peer that missed the victim's last round (random relays miss
-		// a peer now and then) last heard it a round earlier: the bound
-		// is Expiration after each peer last heard the victim.
+		// A peer that missed the victim's last round (relays miss a peer
+		// now and then) last heard it a round earlier, and one that
+		// missed two asked the victim at its next expiry scan (askStale):
+		// the bound is Expiration after each peer last heard the victim.
 		heard := map[int]int{}
 		for _, sp := range net.peers {
 			if m := sp.p.members[vid]; m != nil {
 				heard[sp.idx] = int(m.lastHeard)
-				if crashedAt-int(m.lastHeard) > 2*cfg.AliveInterval {
-					t.Fatalf("batch %d: peer %d last heard the victim %d ticks before the crash: it missed two rounds", batch, sp.idx, crashedAt-int(m.lastHeard))
+				if s := crashedAt - int(m.lastHeard); s > 2*cfg.AliveInterval+cfg.Expiration/10+2*batch {
+					t.Fatalf("batch %d: peer %d last heard the victim %d ticks before the crash: it missed two rounds and did not ask", batch, sp.idx, s)
 				}
 			}
 		}
@@ -364,5 +366,34 @@ func TestAliveBatchValidate(t *testing.T) {
 	}
 	if FabricConfig().AliveBatch != 0 || FabricConfig().AliveNeighbours != 0 {
 		t.Fatal("Fabric's profile must relay alives one by one")
+	}
+}
+
+// No live member goes unheard by another for more than two alive rounds
+// plus an expiry scan (and the answer's round trip): the rotating relay
+// graph is directed and leaves a peer without a path from some member now
+// and then (silences of 68-77 ticks in these runs, Expiration is 100), and
+// a peer that notices such a silence asks the member rather than wait for
+// its next anti-entropy sync (SyncInterval, = Expiration).
+func TestNoLiveMemberUnheardForTwoRounds(t *testing.T) {
+	for _, n := range []int{30, 40, 50} { // peers draw from rngs seeded by their index: sizes vary the draws
+		cfg := DefaultConfig()
+		cfg.PullEnabled = false
+		net := steadyHBNet(t, n, cfg, 42)
+		worst, who := 0, ""
+		for range 600 {
+			net.tick()
+			for _, sp := range net.peers {
+				for id, m := range sp.p.members {
+					if s := net.now - int(m.lastHeard); s > worst {
+						worst, who = s, fmt.Sprintf("peer %d of %v at tick %d", sp.idx, id, net.now)
+					}
+				}
+			}
+		}
+		t.Logf("%d peers: longest silence %d ticks (%s)", n, worst, who)
+		if bound := 2*cfg.AliveInterval + cfg.Expiration/10 + 2*cfg.AliveBatch; worst > bound {
+			t.Errorf("%d peers: %s: unheard for %d ticks, want at most %d", n, who, worst, bound)
+		}
 	}
 }
