@@ -44,6 +44,12 @@ type Config struct {
 	// client; must not exceed KeepaliveTime or members would evict each
 	// other.
 	KeepaliveMinTime time.Duration
+	// IdleTimeout retires a stream that carried no envelope in either
+	// direction for this long: the side that dialled it drains it and the
+	// next envelope either way opens a new one. 0 keeps streams until they
+	// fail. A peer never told our endpoint cannot dial us back: after such
+	// a silence its Send waits for our next dial, or fails with ErrUnknown.
+	IdleTimeout time.Duration
 }
 
 // DefaultConfig suits a LAN or WAN network of up to a few thousand peers
@@ -63,6 +69,7 @@ func DefaultConfig() Config {
 		KeepaliveTime:        30 * time.Second,       // find a silently dead peer within a minute without chatter on busy links
 		KeepaliveTimeout:     10 * time.Second,       // a live peer answers a ping within a round trip
 		KeepaliveMinTime:     15 * time.Second,       // half of KeepaliveTime: tolerate clients pinging a little early
+		IdleTimeout:          60 * time.Second,       // neighbours talk every tick and keep theirs; a peer silent for a minute costs one redial (ms) when next needed
 	}
 }
 
@@ -98,6 +105,9 @@ func (c Config) Validate() error {
 	}
 	if c.KeepaliveTime <= 0 || c.KeepaliveTimeout <= 0 || c.KeepaliveMinTime <= 0 {
 		bad("keepalive times must be positive")
+	}
+	if c.IdleTimeout < 0 {
+		bad("IdleTimeout %v is negative: use 0 to keep idle streams, or how long a stream may stay silent", c.IdleTimeout)
 	}
 	if c.KeepaliveMinTime > c.KeepaliveTime {
 		bad("KeepaliveMinTime %v exceeds KeepaliveTime %v: servers would evict clients for pinging", c.KeepaliveMinTime, c.KeepaliveTime)

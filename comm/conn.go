@@ -44,6 +44,13 @@ type conn struct {
 	timers []*time.Timer // drain deadline, certificate expiry
 
 	nSent, nRecv atomic.Uint64 // envelopes over this stream, for debug logs
+	lastActive   atomic.Int64  // unix nanos of the last envelope either way, for reapIdle
+
+	// Set by reapIdle (t.mu held): retired for being idle, so no stream
+	// replaces it, unless Disconnect (which bumps the peer's gen) dropped
+	// the queue since.
+	reaped  bool
+	reapGen uint64
 }
 
 func newConn(t *GRPC, mem *identity.Member, dialer identity.PKIID) *conn {
@@ -114,6 +121,9 @@ func (c *conn) close(err error) {
 	})
 }
 
+// touch records traffic on the stream, for reapIdle.
+func (c *conn) touch() { c.lastActive.Store(time.Now().UnixNano()) }
+
 // writeLoop sends the peer's queued envelopes until told to stop.
 func (c *conn) writeLoop(q chan *pb.Envelope) {
 	defer func() {
@@ -121,6 +131,7 @@ func (c *conn) writeLoop(q chan *pb.Envelope) {
 		if c.closeSend != nil {
 			_ = c.closeSend() // half-close: the peer reads to our end
 		}
+		c.t.writerStopped(c)
 	}()
 	for {
 		select {
@@ -147,6 +158,7 @@ func (c *conn) writeLoop(q chan *pb.Envelope) {
 				c.drain()
 				return
 			}
+			c.touch() // before the count: a test that sees the count sees this
 			c.ctr.sent(proto.Size(env))
 			c.nSent.Add(1)
 		}
@@ -193,6 +205,7 @@ func (c *conn) readLoop() {
 			bad = true
 			return
 		}
+		c.touch() // before Incoming: whoever reads env sees this
 		size := proto.Size(env)
 		select {
 		case c.t.incoming <- Message{From: c.peer, Org: c.member.Org, Cert: c.member.CertDER, Env: env, Size: size}:

@@ -37,5 +37,9 @@ func (t *GRPC) Recheck() { t.recheck() }
 // Dials counts the streams this transport dialled through to a handshake.
 func (t *GRPC) Dials() uint64 { return t.dials.Load() }
 
+// ReapIdle retires the streams idle as of now, as the reaper would, and
+// returns how many.
+func (t *GRPC) ReapIdle(now time.Time) int { return t.reapIdle(now) }
+
 // CheckEnvelope vets a post-handshake envelope.
 var CheckEnvelope = checkEnvelope

@@ -27,8 +27,15 @@ import (
 // arrive in order while one stream carries them; when streams switch
 // (duplicate dials, reconnects) a few may arrive out of order.
 //
+// A stream that carries no envelope either way for Config.IdleTimeout is
+// retired by the side that dialled it, drained like a duplicate so that
+// nothing sent on it is lost; the next envelope either way opens a new one.
+//
 // Events: Up when the first stream to a peer is established, Down when the
-// last one ends; a stream replaced by another raises neither.
+// last one ends; a stream replaced by another raises neither. A stream we
+// retire for being idle raises Down at once, and Up comes with the next
+// stream; the peer that served it reports Down only if no new stream comes
+// within HandshakeTimeout.
 type GRPC struct {
 	pb.UnimplementedGossipServer
 
@@ -56,6 +63,7 @@ type GRPC struct {
 	handshakeFailures atomic.Uint64
 	eventsDropped     atomic.Uint64
 	dials             atomic.Uint64 // streams we dialled through to a handshake
+	reapedStreams     atomic.Uint64 // streams we retired for being idle
 }
 
 var _ Transport = (*GRPC)(nil)
@@ -77,8 +85,9 @@ type peerState struct {
 }
 
 // NewGRPC builds the transport of self, admitting peers that msp validates.
-// It starts nothing: streams come from Send, Connect and the server the
-// node registers it on (Register). A nil logger discards logs.
+// It starts only the idle-stream reaper (unless IdleTimeout is 0), which
+// Close stops: streams come from Send, Connect and the server the node
+// registers it on (Register). A nil logger discards logs.
 func NewGRPC(cfg Config, self *identity.Identity, msp *identity.MSP, logger *slog.Logger) (*GRPC, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -114,6 +123,9 @@ func NewGRPC(cfg Config, self *identity.Identity, msp *identity.MSP, logger *slo
 		stats:      make(map[identity.PKIID]*counters),
 	}
 	t.unsubscribe = msp.Subscribe(t.recheck)
+	if cfg.IdleTimeout > 0 {
+		t.goTracked(t.reapLoop)
+	}
 	return t, nil
 }
 

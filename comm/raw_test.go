@@ -53,7 +53,13 @@ type rawStream struct {
 // Gossip stream on which the test sends whatever it likes.
 func openRaw(t *testing.T, id *identity.Identity, msp *identity.MSP, addr string) *rawStream {
 	t.Helper()
-	cc, err := grpc.NewClient(addr, comm.DialOptions(comm.DefaultConfig(), id, msp)...)
+	return openRawWith(t, comm.DefaultConfig(), id, msp, addr)
+}
+
+// openRawWith is openRaw dialling with cfg's options (its window, say).
+func openRawWith(t *testing.T, cfg comm.Config, id *identity.Identity, msp *identity.MSP, addr string) *rawStream {
+	t.Helper()
+	cc, err := grpc.NewClient(addr, comm.DialOptions(cfg, id, msp)...)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	cs, err := cc.NewStream(ctx, &pb.Gossip_ServiceDesc.Streams[0], pb.Gossip_Stream_FullMethodName, grpc.ForceCodec(rawCodec{}))

@@ -67,6 +67,11 @@ type Stats struct {
 	HandshakeFailures uint64
 	// EventsDropped counts events lost because Events was full.
 	EventsDropped uint64
+	// Streams is how many streams are open now, active or draining.
+	Streams int
+	// StreamsReaped counts streams this transport dialled and retired
+	// after Config.IdleTimeout without an envelope either way.
+	StreamsReaped uint64
 }
 
 // counters is the live, atomically updated form of PeerStats.
@@ -110,6 +115,8 @@ func (t *GRPC) Stats() Stats {
 		Total:             t.unattributed.snapshot(),
 		HandshakeFailures: t.handshakeFailures.Load(),
 		EventsDropped:     t.eventsDropped.Load(),
+		Streams:           len(t.conns),
+		StreamsReaped:     t.reapedStreams.Load(),
 	}
 	for id, c := range t.stats {
 		ps := c.snapshot()

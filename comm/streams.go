@@ -35,6 +35,7 @@ func (t *GRPC) registerLocked(c *conn) bool {
 	}
 	p.active, p.org = c, c.member.Org
 	c.since = time.Now()
+	c.lastActive.Store(c.since.UnixNano())
 	t.conns[c] = struct{}{}
 	if c.dialer == t.self.ID {
 		p.backoff, p.retryAt = 0, time.Time{}
@@ -96,8 +97,10 @@ func (t *GRPC) connClosed(c *conn) {
 		t.downLocked(p)
 		return
 	}
-	// The peer retired our active stream for another one, which is about
-	// to reach us: wait for it before telling anyone the peer is down.
+	// The peer retired our active stream, most likely for another one
+	// about to reach us: wait for it before telling anyone the peer is
+	// down. But if it retired the stream for being idle (reapIdle), none
+	// is coming, so envelopes waiting for the peer do not wait for it.
 	var tm *time.Timer
 	tm = time.AfterFunc(t.cfg.HandshakeTimeout, func() {
 		t.mu.Lock() // held by us until tm is set
@@ -107,6 +110,33 @@ func (t *GRPC) connClosed(c *conn) {
 		}
 	})
 	p.downTimer = tm
+	t.sendOrphansLocked(p, c)
+}
+
+// writerStopped runs when c's writer returns: an envelope it took and put
+// back must not wait for a stream that may never come.
+func (t *GRPC) writerStopped(c *conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.peers[c.peer]; p != nil {
+		t.sendOrphansLocked(p, c)
+	}
+}
+
+// sendOrphansLocked dials at once if envelopes wait for the peer while no
+// stream is active and none may come: we reaped c, the peer's last stream
+// (only our dial replaces it), or the peer ended its stream cleanly
+// (p.downTimer: it may have reaped it). A Send in that state dials
+// likewise; this covers envelopes queued before it, and those a writer
+// put back. After an error or Disconnect, redialling is left to
+// downLocked and Send. t.mu held.
+func (t *GRPC) sendOrphansLocked(p *peerState, c *conn) {
+	if t.closed || p.active != nil || len(p.queue) == 0 {
+		return
+	}
+	if p.downTimer != nil || (c.reaped && c.reapGen == p.gen) {
+		t.maybeDialLocked(p)
+	}
 }
 
 // downLocked tells that the peer is down and, if envelopes are waiting,
