@@ -267,6 +267,8 @@ func TestOrdererAndPeersInProcess(t *testing.T) {
 	body, _ := io.ReadAll(resp2.Body)
 	resp2.Body.Close()
 	require.Contains(t, string(body), "go_goroutines", "the node's own registry is served")
+	require.Regexp(t, `(?m)^blockgossip_comm_streams [1-9]`, string(body), "a ready peer holds streams to others, and says so")
+	require.Regexp(t, `(?m)^blockgossip_comm_streams_reaped_total 0$`, string(body), "no stream was idle for a minute yet")
 
 	cancel()
 	for range started {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/blockgossip/blockgossip/cmd/internal/config"
 	"github.com/blockgossip/blockgossip/cmd/internal/ops"
 	"github.com/blockgossip/blockgossip/comm"
@@ -68,6 +70,14 @@ func RunPeer(ctx context.Context, c PeerConfig, logger *slog.Logger, level *slog
 		ln.Close()
 		return fmt.Errorf("metrics: %w", err)
 	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "blockgossip_comm_streams", Help: "Gossip streams open to other peers, active or draining.",
+		}, func() float64 { return float64(transport.Stats().Streams) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "blockgossip_comm_streams_reaped_total", Help: "Gossip streams this peer dialled and retired after comm.idletimeout without traffic.",
+		}, func() float64 { return float64(transport.Stats().StreamsReaped) }),
+	)
 	endpoint := c.Peer.ExternalEndpoint
 	if endpoint == "" {
 		endpoint = ln.Addr().String()
