@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/blockgossip/blockgossip/comm"
 	"github.com/blockgossip/blockgossip/identity"
@@ -307,16 +308,36 @@ func (p *Peer) expireMembers() {
 // a 6 s timed part, each a new stream (a TLS handshake at both ends); at
 // three, 1-2. Asking a relay neighbour instead (no new stream) left
 // silences of 69 ticks at two rounds: it had often missed the same news.
-// wantAlive asks a member at most once per AliveInterval. Only with relay
+// wantAlive asks a member at most once per AliveInterval. More than
+// AliveNeighbours silent at once is not a hole in the graph but our own
+// loss of touch, or several crashes together: one anti-entropy sync with a
+// member not among them answers for all, and dials none of the crashed
+// (asking each would open a stream to each, every round). Only with relay
 // neighbours: random relays and bounded views have no such holes.
 func (p *Peer) askStale(stale []identity.PKIID) {
 	if len(stale) == 0 || p.cfg.AliveNeighbours == 0 || p.cfg.AliveBatch == 0 || p.cfg.MaxView > 0 {
 		return
 	}
 	sortIDs(stale) // map order is random: keep the requests' order deterministic
-	for _, id := range stale {
-		p.wantAlive(id, id)
+	if len(stale) <= p.cfg.AliveNeighbours {
+		for _, id := range stale {
+			p.wantAlive(id, id)
+		}
+		return
 	}
+	if p.lastSync == p.now {
+		return
+	}
+	silent := make(map[identity.PKIID]bool, len(stale))
+	for _, id := range stale {
+		silent[id] = true
+	}
+	heard := slices.DeleteFunc(slices.Clone(p.LivePeers()), func(id identity.PKIID) bool { return silent[id] })
+	if len(heard) == 0 {
+		return // nobody to ask: expiry decides
+	}
+	p.lastSync = p.now
+	p.send(heard[p.rng.IntN(len(heard))], p.membershipRequest())
 }
 
 // handleAlive processes a signed alive message (received directly or

@@ -398,3 +398,76 @@ func TestNoLiveMemberUnheardForThreeRounds(t *testing.T) {
 		}
 	}
 }
+
+// A peer that has not heard of a few live members for three rounds asks
+// each of them (they answer with their own news); one that lost touch
+// with many at once syncs with a member it did hear from rather than dial
+// every silent one, which may have crashed.
+func TestSilentMembersAskedOrSynced(t *testing.T) {
+	for _, silentN := range []int{2, 10} {
+		cfg := DefaultConfig()
+		cfg.PullEnabled = false
+		net := steadyHBNet(t, 20, cfg, 42)
+		p := net.peers[0].p
+		scan := uint64(cfg.Expiration / 10)
+		for (p.now+1)%scan != 0 {
+			net.tick()
+		}
+		silent := map[identity.PKIID]bool{}
+		for i := 1; i <= silentN; i++ {
+			id := fakeID(i)
+			silent[id] = true
+			// As if its last heartbeats had not reached us.
+			m := p.members[id]
+			m.lastHeard, m.seq = p.now-3*uint64(cfg.AliveInterval), m.seq-1
+		}
+		asked := map[identity.PKIID]bool{}
+		var syncs []identity.PKIID
+		net.filter = func(m simMsg) bool {
+			if m.from != p.self.ID {
+				return true
+			}
+			msg := new(pb.GossipMessage)
+			if proto.Unmarshal(m.env.GetPayload(), msg) != nil {
+				t.Fatal("undecodable envelope")
+			}
+			req := msg.GetMembershipRequest()
+			switch {
+			case req == nil:
+			case len(req.GetWant()) > 0:
+				for _, w := range req.GetWant() {
+					if id, err := identity.PKIIDFromBytes(w); err != nil || id != m.to {
+						t.Fatalf("%d silent: asked %v about someone else", silentN, m.to)
+					}
+				}
+				asked[m.to] = true
+			default:
+				syncs = append(syncs, m.to)
+			}
+			return true
+		}
+		net.ticks(2) // the scan notes the silence; the next tick sends what it wants
+		for _, to := range syncs {
+			if silent[to] {
+				t.Fatalf("%d silent: synced with silent member %v", silentN, to)
+			}
+		}
+		if silentN <= cfg.AliveNeighbours {
+			if len(asked) != silentN {
+				t.Fatalf("%d silent: asked %d members, want each silent one", silentN, len(asked))
+			}
+			for id := range asked {
+				if !silent[id] {
+					t.Fatalf("%d silent: asked %v, which we hear from", silentN, id)
+				}
+			}
+		} else if len(asked) != 0 || len(syncs) == 0 {
+			t.Fatalf("%d silent: asked %d members and synced %d times, want one sync and no asks", silentN, len(asked), len(syncs))
+		}
+		for id := range silent {
+			if now := p.now; now-p.members[id].lastHeard > 3*uint64(cfg.AliveInterval) {
+				t.Fatalf("%d silent: member %v still unheard for %d ticks after asking", silentN, id, now-p.members[id].lastHeard)
+			}
+		}
+	}
+}
