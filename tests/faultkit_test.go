@@ -5,9 +5,7 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,20 +263,8 @@ func (f *faultNet) setPID(name string, pid int) {
 	}
 }
 
-// httpc polls operations endpoints; no keep-alive, so no idle connection
-// goroutine outlives a test (goleak checks).
-var httpc = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-
 // get fetches path from the node's operations server.
-func get(n node, path string) (int, string, error) {
-	resp, err := httpc.Get("http://" + n.Operations + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	return resp.StatusCode, string(body), err
-}
+func get(n node, path string) (int, string, error) { return getOps(n.Operations, path) }
 
 func (f *faultNet) waitHealthy(name string, d time.Duration) {
 	f.t.Helper()

@@ -1,0 +1,107 @@
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestIdleStreamsRetiredAndRedialled: with comm.idletimeout at one second
+// (BLOCKGOSSIP_COMM_IDLETIMEOUT reaches every node network up starts), the
+// peers of a running network retire the streams that fall silent (relay
+// neighbours rotate, membership syncs and far pull rounds go to one peer
+// and move on), and the network keeps delivering: blocks submitted after
+// the retirements reach every peer, over streams dialled anew.
+func TestIdleStreamsRetiredAndRedialled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test; skipped with -short")
+	}
+	t.Setenv("BLOCKGOSSIP_COMM_IDLETIMEOUT", "1s")
+	dir := filepath.Join(t.TempDir(), "net")
+	run(t, 2*time.Minute, "network", "up", "--dir", dir, "--orgs", "2", "--peers-per-org", "3", "--detach")
+	net := readNetwork(t, dir)
+	t.Cleanup(func() {
+		if _, err := tryRun(time.Minute, blockgossip(t), "network", "down", "--dir", dir); err != nil {
+			t.Errorf("network down: %v", err)
+		}
+	})
+
+	reaped := func() (uint64, error) {
+		var sum uint64
+		for _, n := range net.Nodes {
+			if n.Role != "peer" {
+				continue
+			}
+			v, err := metric(n.Operations, "blockgossip_comm_streams_reaped_total")
+			if err != nil {
+				return 0, fmt.Errorf("%s: %v (log %s)", n.Name, err, n.Log)
+			}
+			sum += uint64(v)
+		}
+		return sum, nil
+	}
+	var before uint64
+	eventually(t, 90*time.Second, "a peer retires an idle stream", func() error {
+		var err error
+		if before, err = reaped(); err != nil {
+			return err
+		}
+		if before == 0 {
+			return fmt.Errorf("no stream retired yet")
+		}
+		return nil
+	})
+	t.Logf("%d streams retired across the 6 peers", before)
+
+	run(t, time.Minute, "submit", "--network", dir, "--count", "20", "--size", "256")
+	eventually(t, 60*time.Second, "every peer at the orderer's height and tip after streams were retired", func() error {
+		o, err := height(t, dir, "orderer")
+		if err != nil {
+			return err
+		}
+		if o.Height < 2 {
+			return fmt.Errorf("orderer height %d: the submitted transactions were not cut", o.Height)
+		}
+		for _, n := range net.Nodes {
+			if n.Role != "peer" {
+				continue
+			}
+			p, err := height(t, dir, n.Name)
+			if err != nil {
+				return fmt.Errorf("%s: %v", n.Name, err)
+			}
+			if p != o {
+				return fmt.Errorf("%s at height %d (%.8s), orderer at %d (%.8s); log %s",
+					n.Name, p.Height, p.CurrentBlockHash, o.Height, o.CurrentBlockHash, n.Log)
+			}
+		}
+		return nil
+	})
+	after, err := reaped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d streams retired by the end", after)
+}
+
+// metric reads one unlabelled sample from the node's /metrics.
+func metric(addr, name string) (float64, error) {
+	code, body, err := getOps(addr, "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	if code != 200 {
+		return 0, fmt.Errorf("GET /metrics: status %d", code)
+	}
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("/metrics has no %s", name)
+}
