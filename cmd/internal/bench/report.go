@@ -72,6 +72,7 @@ var rows = []row{
 		return fmt.Sprintf("%d / %.0f", r.GCCycles, float64(r.AllocBytes)/(1<<20))
 	}},
 	{"peak RSS (MiB)", func(r Result) string { return f1(float64(r.PeakRSSBytes) / (1 << 20)) }},
+	{"goroutines at the end of the timed part", func(r Result) string { return fmt.Sprint(r.Goroutines) }},
 	{"warm-up blocks, time to last (ms)", func(r Result) string {
 		if len(r.WarmupTimeToLastMs) == 0 {
 			return "-"

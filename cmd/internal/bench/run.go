@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -59,6 +60,12 @@ type Result struct {
 	AllocBytes uint64 `json:"alloc_bytes"`
 	// PeakRSSBytes is the process's peak resident set (VmHWM).
 	PeakRSSBytes uint64 `json:"peak_rss_bytes"`
+	// Goroutines is runtime.NumGoroutine as the timed part ends: the
+	// peers' loops, streams and timers all share the child's Ps, and on a
+	// saturated host a preempted goroutine waits in the scheduler's global
+	// run queue behind the others (at 100 peers over gRPC, ~20,000 of
+	// them, and a peer's stalled node loop set the p99).
+	Goroutines int `json:"goroutines"`
 	// WarmupSeconds is how long the untimed warm-up took; WarmupComplete
 	// is false if it hit Options.WarmupTimeout.
 	WarmupSeconds  float64 `json:"warmup_s"`
@@ -133,6 +140,7 @@ func Run(ctx context.Context, opts Options, profileName string, progress Progres
 		net.drain(ctx, rec, len(cuts), progress)
 	}
 	endTimed()
+	res.Goroutines = runtime.NumGoroutine()
 	traffic := snapshot(counters).minus(before)
 	res.CPUSeconds = cpuSeconds() - cpu1
 	gc2 := readGC()

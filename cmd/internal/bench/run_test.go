@@ -46,6 +46,7 @@ func TestTinyDirectRun(t *testing.T) {
 	assert.Equal(t, 0.0, res.DuplicatesPerDelivery)
 	assert.Equal(t, 0.0, res.GraftsPerDelivery, "no tree, no grafts")
 	assert.Zero(t, res.LinksPerPeer, "direct peers hear from the orderer only")
+	assert.GreaterOrEqual(t, res.Goroutines, o.Peers, "every peer runs at least its node loop")
 	assert.Len(t, res.TimeToLastSamples, 5)
 	assert.Greater(t, res.TimeToLast.Max, 0.0)
 	// Warm-up blocks 1 and 2 reached every peer, untimed: the timed
@@ -76,6 +77,7 @@ func TestTinyGossipRun(t *testing.T) {
 	assert.GreaterOrEqual(t, res.LinksPerPeer, 1.0)
 	assert.LessOrEqual(t, res.LinksPerPeer, 3.0)
 	assert.LessOrEqual(t, res.NewLinksPerPeer, res.LinksPerPeer)
+	assert.GreaterOrEqual(t, res.Goroutines, o.Peers, "every peer runs at least its node loop")
 	assert.InDelta(t, 0.75, res.Via.Push+res.Via.Pull+res.Via.State, 1e-12)
 	mean := float64(res.MeanBlockBytes)
 	assert.InDelta(t, mean+deliverOverhead, res.OrdererEgressBytesPerBlock, 1)
