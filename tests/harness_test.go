@@ -126,6 +126,49 @@ func height(t *testing.T, dir, node string) (ledgerInfo, error) {
 	return li, nil
 }
 
+// upNetwork starts a local network of 2 orgs x 3 peers, detached, in a
+// fresh directory, and brings it down when the test ends.
+func upNetwork(t *testing.T) (string, *networkFile) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "net")
+	run(t, 2*time.Minute, "network", "up", "--dir", dir, "--orgs", "2", "--peers-per-org", "3", "--detach")
+	net := readNetwork(t, dir)
+	t.Cleanup(func() {
+		if _, err := tryRun(time.Minute, blockgossip(t), "network", "down", "--dir", dir); err != nil {
+			t.Errorf("network down: %v", err)
+		}
+	})
+	return dir, net
+}
+
+// atOrdererTip reports, as an error naming the first laggard and its log,
+// whether every peer of net is at the orderer's height and tip hash; it
+// returns the orderer's ledger info.
+func atOrdererTip(t *testing.T, dir string, net *networkFile) (ledgerInfo, error) {
+	t.Helper()
+	o, err := height(t, dir, "orderer")
+	if err != nil {
+		return o, err
+	}
+	if o.Height < 2 {
+		return o, fmt.Errorf("orderer height %d: the submitted transactions were not cut", o.Height)
+	}
+	for _, n := range net.Nodes {
+		if n.Role != "peer" {
+			continue
+		}
+		p, err := height(t, dir, n.Name)
+		if err != nil {
+			return o, fmt.Errorf("%s: %v", n.Name, err)
+		}
+		if p != o {
+			return o, fmt.Errorf("%s at height %d (%.8s), orderer at %d (%.8s); log %s",
+				n.Name, p.Height, p.CurrentBlockHash, o.Height, o.CurrentBlockHash, n.Log)
+		}
+	}
+	return o, nil
+}
+
 // alive reports whether pid is a running (not zombie) process.
 func alive(pid int) bool {
 	if err := syscall.Kill(pid, 0); err != nil {

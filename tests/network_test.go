@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,14 +14,7 @@ func TestNetworkUpSubmitHeightDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test; skipped with -short")
 	}
-	dir := filepath.Join(t.TempDir(), "net")
-	run(t, 2*time.Minute, "network", "up", "--dir", dir, "--orgs", "2", "--peers-per-org", "3", "--detach")
-	net := readNetwork(t, dir)
-	t.Cleanup(func() {
-		if _, err := tryRun(time.Minute, blockgossip(t), "network", "down", "--dir", dir); err != nil {
-			t.Errorf("network down: %v", err)
-		}
-	})
+	dir, net := upNetwork(t)
 	if got := len(net.Nodes); got != 7 {
 		t.Fatalf("network.json lists %d nodes, want 7 (1 orderer + 6 peers)", got)
 	}
@@ -39,28 +31,9 @@ func TestNetworkUpSubmitHeightDown(t *testing.T) {
 
 	var want ledgerInfo
 	eventually(t, 60*time.Second, "every peer at the orderer's height and tip", func() error {
-		o, err := height(t, dir, "orderer")
-		if err != nil {
-			return err
-		}
-		if o.Height < 2 {
-			return fmt.Errorf("orderer height %d: the submitted transactions were not cut", o.Height)
-		}
-		for _, n := range net.Nodes {
-			if n.Role != "peer" {
-				continue
-			}
-			p, err := height(t, dir, n.Name)
-			if err != nil {
-				return fmt.Errorf("%s: %v", n.Name, err)
-			}
-			if p != o {
-				return fmt.Errorf("%s at height %d (%.8s), orderer at %d (%.8s); log %s",
-					n.Name, p.Height, p.CurrentBlockHash, o.Height, o.CurrentBlockHash, n.Log)
-			}
-		}
-		want = o
-		return nil
+		var err error
+		want, err = atOrdererTip(t, dir, net)
+		return err
 	})
 	t.Logf("all 6 peers at height %d, tip %s", want.Height, want.CurrentBlockHash)
 

@@ -3,7 +3,6 @@ package tests
 import (
 	"bufio"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,14 +20,7 @@ func TestIdleStreamsRetiredAndRedialled(t *testing.T) {
 		t.Skip("multi-process test; skipped with -short")
 	}
 	t.Setenv("BLOCKGOSSIP_COMM_IDLETIMEOUT", "1s")
-	dir := filepath.Join(t.TempDir(), "net")
-	run(t, 2*time.Minute, "network", "up", "--dir", dir, "--orgs", "2", "--peers-per-org", "3", "--detach")
-	net := readNetwork(t, dir)
-	t.Cleanup(func() {
-		if _, err := tryRun(time.Minute, blockgossip(t), "network", "down", "--dir", dir); err != nil {
-			t.Errorf("network down: %v", err)
-		}
-	})
+	dir, net := upNetwork(t)
 
 	reaped := func() (uint64, error) {
 		var sum uint64
@@ -59,27 +51,8 @@ func TestIdleStreamsRetiredAndRedialled(t *testing.T) {
 
 	run(t, time.Minute, "submit", "--network", dir, "--count", "20", "--size", "256")
 	eventually(t, 60*time.Second, "every peer at the orderer's height and tip after streams were retired", func() error {
-		o, err := height(t, dir, "orderer")
-		if err != nil {
-			return err
-		}
-		if o.Height < 2 {
-			return fmt.Errorf("orderer height %d: the submitted transactions were not cut", o.Height)
-		}
-		for _, n := range net.Nodes {
-			if n.Role != "peer" {
-				continue
-			}
-			p, err := height(t, dir, n.Name)
-			if err != nil {
-				return fmt.Errorf("%s: %v", n.Name, err)
-			}
-			if p != o {
-				return fmt.Errorf("%s at height %d (%.8s), orderer at %d (%.8s); log %s",
-					n.Name, p.Height, p.CurrentBlockHash, o.Height, o.CurrentBlockHash, n.Log)
-			}
-		}
-		return nil
+		_, err := atOrdererTip(t, dir, net)
+		return err
 	})
 	after, err := reaped()
 	if err != nil {
