@@ -25,11 +25,7 @@ func (t *GRPC) ActiveDialer(id identity.PKIID) (identity.PKIID, bool) {
 }
 
 // Streams counts live streams, active or draining.
-func (t *GRPC) Streams() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.conns)
-}
+func (t *GRPC) Streams() int { return t.Stats().Streams }
 
 // Recheck runs the revocation/expiry re-check now.
 func (t *GRPC) Recheck() { t.recheck() }
