@@ -159,19 +159,21 @@ type Config struct {
 	// ParentSilence, in ticks (tree mode): while our eager parent has
 	// pushed us a block within this many ticks, a block announced but
 	// still missing is taken to be on its way from the parent, late, and
-	// is not grafted; once the parent has been silent this long (it
-	// crashed, its stream went down, it lost its own parent) the graft
-	// timers run as usual. 0 turns it off. Right where the transport
+	// is not grafted, unless the parent passed it (it pushed us a later
+	// block, or never pushed the block before it, which came another way)
+	// or announced it to us; once the parent has been silent this long
+	// (it crashed, its stream went down, it lost its own parent) the
+	// graft timers run as usual. 0 turns it off. Right where the transport
 	// loses a message only with its stream (gRPC over TCP: the default);
 	// wrong on a network that drops single messages (the simulator's
 	// --loss), where a lost copy would wait this long.
 	//
-	// Over gRPC every graft is for a copy merely late, and on a machine
-	// that cannot keep up, grafts fed on themselves: each reshaping graft
-	// brought duplicates until a prune got through, seconds later by
-	// then, and the duplicates made copies later still. At 100 peers x
-	// 100 KiB, 2 of 5 runs went from ~300 ms to 4.6-10.5 s at
-	// amplification 3.4-4.6, and both 50 x 1 MiB runs to 5-9.3 s at
+	// Over gRPC nearly every graft is for a copy merely late, and on a
+	// machine that cannot keep up, grafts fed on themselves: each
+	// reshaping graft brought duplicates until a prune got through,
+	// seconds later by then, and the duplicates made copies later still.
+	// At 100 peers x 100 KiB, 2 of 5 runs went from ~300 ms to 4.6-10.5 s
+	// at amplification 3.4-4.6, and both 50 x 1 MiB runs to 5-9.3 s at
 	// 3.4-4.4 (grafts per delivery up to 1.48). See the README.
 	ParentSilence int
 	// GraftParent: once every announcer of a missing block has been
