@@ -418,6 +418,9 @@ func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, w wir
 		p.parentTop = max(p.parentTop, key.number+1)
 	}
 	delete(p.missing, key)
+	if from != p.self.ID && !answer {
+		p.hurryMissing()
+	}
 	if from != p.self.ID {
 		p.noteGap(from, b, key.number, hops)
 	}
@@ -501,6 +504,7 @@ func (p *Peer) treeDuplicate(from identity.PKIID, n uint64, hops uint32) {
 	if from == p.parent {
 		p.parentTop = max(p.parentTop, n+1)
 		p.parentLast = p.sub
+		p.hurryMissing()
 	}
 	if n == p.oneShotN {
 		p.pushedBy(from) // the late eager copy of the block we grafted
@@ -599,13 +603,16 @@ func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
 			if len(p.missing) >= maxMissing || ih.GetNumber() >= p.height+uint64(p.cfg.ReorderWindow) {
 				return
 			}
-			m = &missingBlock{deadline: p.sub + p.graftTimeoutSub(), first: p.sub}
+			m = &missingBlock{first: p.sub, announcers: []identity.PKIID{from}, hops: []uint32{ih.GetHops()}}
+			m.deadline = p.sub + p.graftWait(key.number, m)
 			p.missing[key] = m
 			p.missOrder = append(p.missOrder, key)
-		}
-		if len(m.announcers) < maxAnnouncers {
+		} else if len(m.announcers) < maxAnnouncers {
 			m.announcers = append(m.announcers, from)
 			m.hops = append(m.hops, ih.GetHops())
+			if from == p.parent {
+				p.hurryMissing()
+			}
 		}
 		p.noteAnnouncer(key, m, from, ih.GetHops())
 	}
@@ -818,29 +825,83 @@ func (p *Peer) runTreeTimers() {
 }
 
 // parentDelivering reports whether missing block n (m) may still come
-// from our eager parent, alive: it pushed us a block within
-// Config.ParentSilence ticks (a block missing then is late, not lost: see
-// ParentSilence), and n is next in what it pushes us. It forwards in
-// order, so n is not coming from it once it has pushed a later block, or
-// when it never pushed us n-1 and n-1 came by another way (a graft's
-// answer, pull): the link formed after, or broke before, the block went
-// by. Nor is it when the parent announced n to us: it holds us lazy.
-// Before these checks, the parent counted as delivering for ParentSilence
-// after its last push, and such a block waited for pull (500-750 ms
-// after its cut in 100-peer runs, the p99 of most runs). It also returns
-// the sub-tick at which the parent will have been silent that long.
+// from our parent (parentOnTrack) and the parent pushed us a block within
+// Config.ParentSilence ticks: a block missing then is late, not lost (see
+// ParentSilence). It also returns the sub-tick at which the parent will
+// have been silent that long.
 func (p *Peer) parentDelivering(n uint64, m *missingBlock) (until uint64, ok bool) {
-	if p.cfg.ParentSilence <= 0 || p.parent == (identity.PKIID{}) || !p.IsAlive(p.parent) {
-		return 0, false
-	}
-	if _, eager := p.eager.pos[p.parent]; !eager {
-		return 0, false
-	}
-	if p.parentTop > n || (p.parentTop < n && p.Have(n-1)) || slices.Contains(m.announcers, p.parent) {
+	if p.cfg.ParentSilence <= 0 || !p.parentOnTrack(n, m) {
 		return 0, false
 	}
 	until = p.parentLast + uint64(p.cfg.ParentSilence)*p.resolution()
 	return until, p.sub < until
+}
+
+// parentOnTrack reports whether missing block n (m) may still come from
+// our parent, alive and eager: n is next in what it pushes us. It
+// forwards in order, so n is not coming from it once it has pushed a later
+// block, or when it never pushed us n-1 and n-1 came by another way (a
+// graft's answer, pull): the link formed after, or broke before, the block
+// went by. Nor is it when the parent announced n to us: it holds us lazy.
+// Before these checks, such a block waited, while the parent pushed
+// anything, for ParentSilence and then pull (500-750 ms after its cut in
+// 100-peer runs, the p99 of most runs).
+func (p *Peer) parentOnTrack(n uint64, m *missingBlock) bool {
+	if p.parent == (identity.PKIID{}) || !p.IsAlive(p.parent) {
+		return false
+	}
+	if _, eager := p.eager.pos[p.parent]; !eager {
+		return false
+	}
+	next := p.parentTop == n || (p.parentTop < n && !p.Have(n-1))
+	return next && !slices.Contains(m.announcers, p.parent)
+}
+
+// parentStopped reports whether our parent, alive and eager, has stopped
+// pushing us blocks before missing block n (m): it announced n to us (it
+// holds us lazy), or the two blocks before n came another way. (One block
+// that came another way may be a lone copy lost on the way; the parent
+// may well push the next.) No eager copy of n is on its way from it then,
+// and waiting out the graft timeout, a lateness learnt from copies that
+// no longer come, is time lost: 500 ms per block for a peer in 100-peer
+// runs. It is not so when we have no parent, or it is dead or no longer
+// eager: copies then come from our other eager neighbours, and under
+// churn and loss grafting those at the floor raised the simulator's live
+// p99 by 10% at 1,000 peers.
+func (p *Peer) parentStopped(n uint64, m *missingBlock) bool {
+	if p.parent == (identity.PKIID{}) || !p.IsAlive(p.parent) {
+		return false
+	}
+	if _, eager := p.eager.pos[p.parent]; !eager {
+		return false
+	}
+	return slices.Contains(m.announcers, p.parent) || (p.parentTop+1 < n && p.Have(n-1))
+}
+
+// graftWait is how many sub-ticks after its first IHave missing block n
+// (m) is grafted: the graft timeout, or its floor when our parent has
+// stopped pushing to us (see parentStopped).
+func (p *Peer) graftWait(n uint64, m *missingBlock) uint64 {
+	if p.parentStopped(n, m) {
+		return p.graftFloor()
+	}
+	return p.graftTimeoutSub()
+}
+
+// hurryMissing brings forward the graft of each missing block that will
+// not come from our parent after all (see parentOnTrack) to the graft
+// timeout's floor after its first IHave, or now if that has passed. It
+// runs when a push or an IHave from the parent has just told us more of
+// it; most often the parent passed the block (its copy was lost, or never
+// sent), and waiting longer only delays the graft. The simulator at 1,000
+// peers under churn and loss, seeds 7-16: live p99 2.09x healthy when
+// only the blocks of parentStopped were hurried, 2.00x with these.
+func (p *Peer) hurryMissing() {
+	for key, m := range p.missing {
+		if !m.grafted && !m.gap && !p.parentOnTrack(key.number, m) {
+			m.deadline = min(m.deadline, max(m.first+p.graftFloor(), p.sub))
+		}
+	}
 }
 
 // noteGap treats a pushed block n whose predecessor we lack, and never
