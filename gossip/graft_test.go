@@ -444,6 +444,23 @@ func TestDeliveringParentIsWaitedFor(t *testing.T) {
 	})
 }
 
+// firstGraftTick ticks p up to max times and returns the first tick
+// (1-based) after which it grafted a block from graftPeer's parent or
+// one of its announcers, or 0 if it did not.
+func firstGraftTick(p *Peer, max int) int {
+	ids := []identity.PKIID{fakeID(0), fakeID(1), fakeID(2), fakeID(4)}
+	for tick := 1; tick <= max; tick++ {
+		p.Tick()
+		msgs := p.Ready().Messages
+		for _, id := range ids {
+			if slices.Contains(treeMsgsTo(msgs, id), "graft") {
+				return tick
+			}
+		}
+	}
+	return 0
+}
+
 // A block is waited for from a delivering parent only while it is next in
 // what the parent pushes us. When the parent has pushed a later block, when
 // the block before came another way, or when the parent itself announced
@@ -459,20 +476,7 @@ func TestParentThatPassedABlockIsNotWaitedFor(t *testing.T) {
 		t.Fatalf("default ParentSilence %d: the test needs it well above %d ticks", cfg.ParentSilence, within)
 	}
 	announcers := []identity.PKIID{fakeID(1), fakeID(2), fakeID(4)}
-	// graftTick is the first tick (1-based) after which p grafts block n,
-	// or 0 if it did not within ParentSilence ticks.
-	graftTick := func(p *Peer) int {
-		for tick := 1; tick <= cfg.ParentSilence; tick++ {
-			p.Tick()
-			msgs := p.Ready().Messages
-			for _, id := range append([]identity.PKIID{fakeID(0)}, announcers...) {
-				if slices.Contains(treeMsgsTo(msgs, id), "graft") {
-					return tick
-				}
-			}
-		}
-		return 0
-	}
+	graftTick := func(p *Peer) int { return firstGraftTick(p, cfg.ParentSilence) }
 
 	t.Run("parent pushed a later block", func(t *testing.T) {
 		_, p, chain := graftPeer(t, cfg, 90, 3)
@@ -535,20 +539,7 @@ func TestGraftTimeoutIsForCopiesOnTheirWay(t *testing.T) {
 		}
 		return p, chain
 	}
-	// graftTick is the first tick (1-based) after which p grafts, or 0 if
-	// it did not within 2*late ticks.
-	graftTick := func(p *Peer) int {
-		for tick := 1; tick <= 2*late; tick++ {
-			p.Tick()
-			msgs := p.Ready().Messages
-			for _, id := range append([]identity.PKIID{fakeID(0)}, announcers...) {
-				if slices.Contains(treeMsgsTo(msgs, id), "graft") {
-					return tick
-				}
-			}
-		}
-		return 0
-	}
+	graftTick := func(p *Peer) int { return firstGraftTick(p, 2*late) }
 	announce := func(p *Peer, chain []*pb.Block, n int) {
 		for _, id := range announcers {
 			ihaveFrom(p, id, chain, n)
@@ -588,18 +579,6 @@ func TestGraftTimeoutIsForCopiesOnTheirWay(t *testing.T) {
 		}
 	})
 
-	t.Run("parent passes it later", func(t *testing.T) {
-		p, chain := setup(t, 102, 3)
-		announce(p, chain, 1)
-		p.Tick()
-		p.Ready()
-		p.Step(fakeID(0), "org1", pushEnv(chain[2], 1), 0)
-		p.Ready()
-		if got := graftTick(p); got != 1 {
-			t.Fatalf("block 1 grafted at tick %d after the parent pushed block 2, want 1", got)
-		}
-	})
-
 	t.Run("parent announces it first", func(t *testing.T) {
 		p, chain := setup(t, 105, 2)
 		ihaveFrom(p, fakeID(0), chain, 1)
@@ -609,15 +588,30 @@ func TestGraftTimeoutIsForCopiesOnTheirWay(t *testing.T) {
 		}
 	})
 
-	t.Run("parent announces it later", func(t *testing.T) {
-		p, chain := setup(t, 103, 2)
-		announce(p, chain, 1)
-		p.Tick()
-		p.Ready()
-		ihaveFrom(p, fakeID(0), chain, 1)
-		p.Ready()
-		if got := graftTick(p); got != 1 {
-			t.Fatalf("block 1 grafted at tick %d after the parent announced it, want 1", got)
-		}
-	})
+	// The parent tells us, a tick after the announcers, that it will
+	// not push block 1 after all.
+	for _, tc := range []struct {
+		name string
+		seed uint64
+		tell func(p *Peer, chain []*pb.Block)
+	}{
+		{"parent passes it later", 102, func(p *Peer, chain []*pb.Block) {
+			p.Step(fakeID(0), "org1", pushEnv(chain[2], 1), 0)
+		}},
+		{"parent announces it later", 103, func(p *Peer, chain []*pb.Block) {
+			ihaveFrom(p, fakeID(0), chain, 1)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, chain := setup(t, tc.seed, 3)
+			announce(p, chain, 1)
+			p.Tick()
+			p.Ready()
+			tc.tell(p, chain)
+			p.Ready()
+			if got := graftTick(p); got != 1 {
+				t.Fatalf("block 1 grafted at tick %d after the parent's word, want 1", got)
+			}
+		})
+	}
 }
