@@ -18,8 +18,10 @@
 //     beats anyone, so leadership never goes to a peer far behind (one of the
 //     reasons Fabric gave up its gossip).
 //   - With PreferUpToDate, a peer does not propose while membership lists a
-//     live, up-to-date peer with a lower ID (it would win anyway), for up to
-//     LeaderAliveThreshold ticks: at start-up one peer proposes, not all.
+//     live, up-to-date peer with a lower ID (it would win anyway): for
+//     LeaderAliveThreshold ticks, longer while that peer is newly seen (its
+//     StartupGrace) or heard proposing (its round), at most 3 x
+//     LeaderAliveThreshold. At start-up one peer proposes, not all.
 //   - The leader declares itself every DeclarationInterval ticks. A follower
 //     that hears no declaration for LeaderAliveThreshold ticks (plus
 //     LeaderGrace while membership still lists the leader) forgets the

@@ -398,3 +398,78 @@ func TestOnlyTheBestCandidateProposesAtStart(t *testing.T) {
 	cf.runUntilAgreed(f.StartupGrace + f.ElectionDuration + 2)
 	t.Logf("messages until agreement: %d (default), %d (fabric: every peer proposes)", c.sent, cf.sent)
 }
+
+// Peers start one after another. The best candidate, started late, is
+// still sitting out its grace when the others begin to wait for it, and
+// its round ends after their LeaderAliveThreshold. While they hear it
+// propose they keep waiting: only it proposes, and it leads.
+func TestLateBestCandidateIsWaitedForWhileItProposes(t *testing.T) {
+	cfg := DefaultConfig()
+	late := cfg.LeaderAliveThreshold - cfg.ElectionDuration + 2 // its round ends after the others' plain wait
+	c := newCluster(t, cfg, 10, 4)
+	c.crash(0)
+	c.run(late)
+	c.restart(0)
+	l, _ := c.runUntilAgreed(cfg.StartupGrace + cfg.ElectionDuration + 4)
+	if l != 0 {
+		t.Fatalf("leader %d, want the best candidate 0", l)
+	}
+	if most := cfg.ElectionDuration/cfg.DeclarationInterval + 2; c.sent > most {
+		t.Fatalf("%d leadership messages until agreement, want at most %d (engine 0's alone): the others proposed too", c.sent, most)
+	}
+}
+
+// A better candidate that proposes and never declares holds a peer back
+// for a bounded time only: it proposes within 3 x LeaderAliveThreshold of
+// when it began to wait (up to 2 x while the rival proposes, then the
+// plain wait), and not before 2 x (the rival's rounds did hold it).
+func TestEndlessProposerHoldsBackForBoundedTime(t *testing.T) {
+	cfg := DefaultConfig()
+	rng := rand.New(rand.NewPCG(3, 3))
+	self, rival := idFor(5, rng), idFor(1, rng)
+	e, err := New(cfg, self, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := []Candidate{{ID: rival}}
+	for tick := 1; tick <= cfg.StartupGrace+4*cfg.LeaderAliveThreshold; tick++ {
+		e.Step(rival, &pb.LeadershipMessage{PkiId: rival.Bytes(), Incarnation: 1, Sequence: uint64(tick)})
+		if msgs := e.Tick(peers, 0); len(msgs) > 0 {
+			waited := tick - (cfg.StartupGrace + 1)
+			if lat := cfg.LeaderAliveThreshold; waited <= 2*lat || waited > 3*lat {
+				t.Fatalf("proposed after waiting %d ticks, want more than %d and at most %d", waited, 2*lat, 3*lat)
+			}
+			return
+		}
+	}
+	t.Fatalf("never proposed while the rival proposed without end")
+}
+
+// A better candidate that shows up while a peer waits for another, silent
+// one has most likely just started: the peer waits out that newcomer's
+// StartupGrace (and then its round) instead of proposing when its wait
+// for the first candidate runs out.
+func TestNewBetterCandidateRestartsTheWait(t *testing.T) {
+	cfg := DefaultConfig()
+	rng := rand.New(rand.NewPCG(5, 5))
+	self, ghost, newcomer := idFor(5, rng), idFor(2, rng), idFor(1, rng)
+	e, err := New(cfg, self, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appears := cfg.StartupGrace + cfg.LeaderAliveThreshold - 2 // just before the wait for ghost runs out
+	want := appears + max(cfg.LeaderAliveThreshold, cfg.StartupGrace+1)
+	peers := []Candidate{{ID: ghost}}
+	for tick := 1; tick <= want+cfg.LeaderAliveThreshold; tick++ {
+		if tick == appears {
+			peers = append(peers, Candidate{ID: newcomer})
+		}
+		if msgs := e.Tick(peers, 0); len(msgs) > 0 {
+			if tick != want {
+				t.Fatalf("proposed at tick %d, want %d (the newcomer's grace waited out)", tick, want)
+			}
+			return
+		}
+	}
+	t.Fatalf("never proposed while both candidates stayed silent")
+}
