@@ -137,8 +137,7 @@ type Config struct {
 	// so our own copy is no longer late but lost. The first graft then
 	// asks one announcer; the rest of GraftHedge follow at the graft
 	// timeout if the block is still missing. Not while eager copies run
-	// late (the lateness estimate above twice the graft timeout's floor,
-	// or the parent's copy of the blocks lately grafted came anyway: a
+	// late (the lateness estimate above twice the graft timeout's floor: a
 	// busy machine, where a quorum means late, not lost). 0 turns it off.
 	GraftQuorum int
 	// GraftHedge is how many announcers the first graft of a missing block

@@ -29,7 +29,7 @@ func hedgePeer(t *testing.T, seed uint64, parentHops uint32) (*Peer, []*pb.Block
 	net.ticks(2)
 	p := net.peers[3].p
 	net.collect(net.peers[3])
-	chain := makeChain(testOrderer, 2, seed)
+	chain := makeChain(testOrderer, 3, seed)
 	p.Step(fakeID(0), "org1", pushEnv(chain[0], parentHops), 0)
 	p.Ready()
 	p.SubTick(1)
@@ -112,18 +112,15 @@ func TestLateCopiesMakeNoQuorum(t *testing.T) {
 	}
 }
 
-// A block we grafted whose eager copy from our parent came anyway says
-// that copies here are late, not lost: from then on the quorum and the
-// hedge hold off (copiesLate), until grafted blocks whose parent copy
-// does not come make it lost again. (50 peers x 1 MiB over gRPC:
-// amplification 1.26-1.33 with early and hedged grafts of late copies,
-// 1.10-1.18 with this.)
-func TestLateGraftedCopiesStopTheQuorum(t *testing.T) {
+// A graft that loses its race with our parent's copy (the quorum grafted
+// a copy only a little late) leaves the quorum and the hedge on for the
+// next missing block: the lateness it teaches is that of the copy, one
+// sub-tick here, not a busy machine's. (A rule that turned both off for
+// the next graft after one such race cost the simulator's churn+loss p99
+// 4-7%; over gRPC ParentSilence holds the grafts of copies on their way.)
+func TestGraftRaceKeepsTheQuorum(t *testing.T) {
 	p, chain := hedgePeer(t, 75, 2)
 	a, b := fakeID(1), fakeID(2)
-	if p.copiesLate() {
-		t.Fatal("copies late before any graft")
-	}
 	p.Step(a, "org1", ihaveEnv(1, chain[1], 2), 0)
 	p.Step(b, "org1", ihaveEnv(1, chain[1], 2), 0)
 	p.Ready()
@@ -133,12 +130,15 @@ func TestLateGraftedCopiesStopTheQuorum(t *testing.T) {
 	}
 	p.Step(fakeID(0), "org1", pushEnv(chain[1], 2), 0) // our parent's copy, before a's answer
 	p.Ready()
-	if !p.copiesLate() || p.graftHedge() != 1 {
-		t.Fatalf("after a grafted block's parent copy came anyway: copiesLate %v, hedge %d; want true, 1", p.copiesLate(), p.graftHedge())
+	if p.copiesLate() || p.graftHedge() != 2 {
+		t.Fatalf("after a graft lost its race with the parent's copy: copiesLate %v, hedge %d; want false, 2", p.copiesLate(), p.graftHedge())
 	}
-	p.lateGrafts /= 2 // as the next grafted block does
-	if p.copiesLate() {
-		t.Fatal("one grafted block whose parent copy did not come still counts as late")
+	p.SubTick(3)
+	p.Step(a, "org1", ihaveEnv(2, chain[2], 2), 0)
+	p.Step(b, "org1", ihaveEnv(2, chain[2], 2), 0)
+	p.Ready()
+	if got := subTickGrafts(p, 4, 5, a, b); len(got[4]) != 1 {
+		t.Fatalf("the next block's quorum grafted %v at the next sub-tick, want one announcer", got)
 	}
 }
 
