@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -58,6 +59,9 @@ type Result struct {
 	// peer at once, and the allocation rate sets how often they come.
 	GCCycles   uint64 `json:"gc_cycles"`
 	AllocBytes uint64 `json:"alloc_bytes"`
+	// GCPercent is the collector's target (GOGC) the run had; the bench
+	// command sets 400 unless GOGC is set.
+	GCPercent int `json:"gc_percent"`
 	// PeakRSSBytes is the process's peak resident set (VmHWM).
 	PeakRSSBytes uint64 `json:"peak_rss_bytes"`
 	// Goroutines is runtime.NumGoroutine as the timed part ends: the
@@ -145,6 +149,7 @@ func Run(ctx context.Context, opts Options, profileName string, progress Progres
 	res.CPUSeconds = cpuSeconds() - cpu1
 	gc2 := readGC()
 	res.GCCycles, res.AllocBytes = gc2.cycles-gc1.cycles, gc2.alloc-gc1.alloc
+	res.GCPercent = debug.SetGCPercent(debug.SetGCPercent(-1)) // read back: there is no getter
 	res.TimedSeconds = time.Since(start).Seconds()
 
 	r := Record{Peers: opts.Peers, Planned: opts.Blocks, Cuts: cuts, Deliveries: rec.timed(), Traffic: traffic}
