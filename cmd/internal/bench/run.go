@@ -149,7 +149,8 @@ func Run(ctx context.Context, opts Options, profileName string, progress Progres
 	res.CPUSeconds = cpuSeconds() - cpu1
 	gc2 := readGC()
 	res.GCCycles, res.AllocBytes = gc2.cycles-gc1.cycles, gc2.alloc-gc1.alloc
-	res.GCPercent = debug.SetGCPercent(debug.SetGCPercent(-1)) // read back: there is no getter
+	res.GCPercent = debug.SetGCPercent(-1) // read back (there is no getter), then restored
+	debug.SetGCPercent(res.GCPercent)
 	res.TimedSeconds = time.Since(start).Seconds()
 
 	r := Record{Peers: opts.Peers, Planned: opts.Blocks, Cuts: cuts, Deliveries: rec.timed(), Traffic: traffic}
