@@ -188,13 +188,15 @@ func (e *Engine) Tick(orgPeers []Candidate, selfHeight uint64) []*pb.LeadershipM
 //
 // The wait starts again when a better candidate than the one we wait for
 // shows up: it has most likely just started, so we wait out its
-// StartupGrace too. It also starts again while a better candidate is heard
-// proposing (it declares at the end of its round), up to 2 x
-// LeaderAliveThreshold after we began waiting for this candidate: a
-// member that proposes and never declares holds us back only that long. Peers start one after another: in
+// StartupGrace too. It also starts again, for LeaderAliveThreshold, while
+// a better candidate is heard proposing (it declares at the end of its
+// round), up to 2 x LeaderAliveThreshold after we began waiting for this
+// candidate: a member that proposes and never declares holds us back for
+// 3 x LeaderAliveThreshold at most. Peers start one after another: in
 // 100-peer bench runs, started over 1.5 s, the first ones gave up on the
 // best peer before its round ended and proposed too, each to every member
-// (up to 38 proposers, 2,000 proposals, 35-46 links per peer against 23-30).
+// (up to 38 proposers, 2,000 proposals, 35-51 links per peer against
+// 23-30).
 func (e *Engine) deferToBetter(orgPeers []Candidate, best uint64) bool {
 	var to identity.PKIID
 	found := false
@@ -214,7 +216,7 @@ func (e *Engine) deferToBetter(orgPeers []Candidate, best uint64) bool {
 		e.deferSince, e.deferFirst, e.deferTo = e.now, e.now, to
 		e.deferWait = max(lat, int64(e.cfg.StartupGrace)+1)
 	case e.now-e.deferFirst < 2*lat && e.betterProposing(best):
-		e.deferSince = e.now
+		e.deferSince, e.deferWait = e.now, lat
 	}
 	return e.now-e.deferSince < e.deferWait
 }
