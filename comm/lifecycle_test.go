@@ -2,12 +2,12 @@ package comm_test
 
 import (
 	"context"
-	"fmt"
 	"math/big"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blockgossip/blockgossip/comm"
@@ -129,24 +129,19 @@ func TestSimultaneousDialsSettleOnLowerPKIID(t *testing.T) {
 		// finished its handshake but is not adopted yet, or the close of
 		// a stream the other end has just replaced, can still change an
 		// end's active stream (seen under -race on a loaded machine). So
-		// wait for the state the rule leads to, and say which state stuck
-		// if it never comes.
-		var state string
-		settledOn := func() bool {
+		// wait for the state the rule leads to; on timeout the last
+		// attempt's failures say which state stuck.
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			da, okA := a.tr.ActiveDialer(b.id.ID)
 			db, okB := b.tr.ActiveDialer(a.id.ID)
-			both := a.tr.Dials() > 0 && b.tr.Dials() > 0
-			state = fmt.Sprintf("streams %d/%d, active %v/%v, dialers %s/%s, both dialled %v (lower %s)",
-				a.tr.Streams(), b.tr.Streams(), okA, okB, da, db, both, low)
-			return a.tr.Streams() == 1 && b.tr.Streams() == 1 && okA && okB && da == db && (!both || da == low)
-		}
-		deadline := time.Now().Add(20 * time.Second)
-		for !settledOn() {
-			if time.Now().After(deadline) {
-				t.Fatalf("both ends never settled on one stream (the lower PKI-ID's when both dialled): %s", state)
+			require.Equal(c, 1, a.tr.Streams(), "streams at a")
+			require.Equal(c, 1, b.tr.Streams(), "streams at b")
+			require.True(c, okA && okB, "an active stream at each end")
+			require.Equal(c, da, db, "both ends use the same stream")
+			if a.tr.Dials() > 0 && b.tr.Dials() > 0 {
+				require.Equal(c, low, da, "both dialled: the lower PKI-ID's dial wins")
 			}
-			time.Sleep(time.Millisecond) // polling two transports' state, not waiting for a protocol step
-		}
+		}, 20*time.Second, time.Millisecond)
 		if a.tr.Dials() > 0 && b.tr.Dials() > 0 {
 			settled++
 		}
