@@ -51,7 +51,7 @@ type Engine struct {
 	lastSent      int64          // tick of our last proposal or declaration
 	quietUntil    int64          // no proposal before this tick (after Yield or a lost round)
 	behindSince   int64          // first tick we were leaderless but too far behind to propose; -1 if not
-	deferSince    int64          // first tick we held back for a better live candidate; -1 if not
+	deferSince    int64          // tick the current wait for a better live candidate began (see deferToBetter); -1 if not waiting
 	deferTo       identity.PKIID // the best candidate we hold back for (valid while deferSince >= 0)
 	deferFirst    int64          // tick we began holding back for deferTo
 	deferWait     int64          // ticks we hold back for deferTo while it is silent

@@ -52,8 +52,9 @@ counts every byte received, control messages included.`,
 			// one block in flight then took ~190 ms to reach its last peer
 			// against 20-45 ms for the others (GODEBUG=gctrace=1 beside
 			// every block's receipts). A peer process of its own holds a
-			// hundredth of that heap. At 400 the timed part of such a run
-			// has no collection (1-2 at 100), for ~250 MB more peak memory.
+			// hundredth of that heap. At 400, with the collection bench.Run
+			// makes before timing, the timed part of such a run has none
+			// (1-2 at 100), for 50-100 MB more peak memory.
 			collectLessOften(400)
 			if child != "" {
 				return runBenchChild(cmd, opts, child, verbose, cpuProfile, memProfile)
