@@ -35,7 +35,14 @@ type Envelope struct {
 	// has made, as BlockMessage.hops. Outside the payload, a peer forwards
 	// the payload it received as it is, without copying it; unsigned, as
 	// BlockMessage.hops is.
-	Hops          uint32 `protobuf:"varint,3,opt,name=hops,proto3" json:"hops,omitempty"`
+	Hops uint32 `protobuf:"varint,3,opt,name=hops,proto3" json:"hops,omitempty"`
+	// For a pushed block: the cut stamp, the tree clock (sub-ticks) of the
+	// org leader that took the block from the orderer, plus one (0: not
+	// known). Forwarded as it came; unsigned, as hops is. Each peer learns
+	// how many of its own sub-ticks after the stamp its parent's copies come
+	// (the two clocks' offset included), and a block announced but missing
+	// once that has passed is lost, not late (see gossip's tree.go).
+	Stamp         uint64 `protobuf:"varint,4,opt,name=stamp,proto3" json:"stamp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -87,6 +94,13 @@ func (x *Envelope) GetSignature() []byte {
 func (x *Envelope) GetHops() uint32 {
 	if x != nil {
 		return x.Hops
+	}
+	return 0
+}
+
+func (x *Envelope) GetStamp() uint64 {
+	if x != nil {
+		return x.Stamp
 	}
 	return 0
 }
@@ -1461,6 +1475,7 @@ type IHave struct {
 	Number        uint64                 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
 	Hash          []byte                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
 	Hops          uint32                 `protobuf:"varint,3,opt,name=hops,proto3" json:"hops,omitempty"`
+	Stamp         uint64                 `protobuf:"varint,4,opt,name=stamp,proto3" json:"stamp,omitempty"` // the block's cut stamp, as in Envelope.stamp
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1512,6 +1527,13 @@ func (x *IHave) GetHash() []byte {
 func (x *IHave) GetHops() uint32 {
 	if x != nil {
 		return x.Hops
+	}
+	return 0
+}
+
+func (x *IHave) GetStamp() uint64 {
+	if x != nil {
+		return x.Stamp
 	}
 	return 0
 }
@@ -1611,11 +1633,12 @@ var File_gossip_proto protoreflect.FileDescriptor
 
 const file_gossip_proto_rawDesc = "" +
 	"\n" +
-	"\fgossip.proto\x12\vblockgossip\x1a\vblock.proto\"V\n" +
+	"\fgossip.proto\x12\vblockgossip\x1a\vblock.proto\"l\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x12\x12\n" +
-	"\x04hops\x18\x03 \x01(\rR\x04hops\"\xa7\b\n" +
+	"\x04hops\x18\x03 \x01(\rR\x04hops\x12\x14\n" +
+	"\x05stamp\x18\x04 \x01(\x04R\x05stamp\"\xa7\b\n" +
 	"\rGossipMessage\x12:\n" +
 	"\thandshake\x18\x01 \x01(\v2\x1a.blockgossip.ConnEstablishH\x00R\thandshake\x121\n" +
 	"\x05alive\x18\x02 \x01(\v2\x19.blockgossip.AliveMessageH\x00R\x05alive\x12O\n" +
@@ -1713,11 +1736,12 @@ const file_gossip_proto_rawDesc = "" +
 	"\vdeclaration\x18\x03 \x01(\bR\vdeclaration\x12 \n" +
 	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\x12\x1a\n" +
 	"\bsequence\x18\x05 \x01(\x04R\bsequence\x12#\n" +
-	"\rledger_height\x18\x06 \x01(\x04R\fledgerHeight\"G\n" +
+	"\rledger_height\x18\x06 \x01(\x04R\fledgerHeight\"]\n" +
 	"\x05IHave\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x04R\x06number\x12\x12\n" +
 	"\x04hash\x18\x02 \x01(\fR\x04hash\x12\x12\n" +
-	"\x04hops\x18\x03 \x01(\rR\x04hops\"3\n" +
+	"\x04hops\x18\x03 \x01(\rR\x04hops\x12\x14\n" +
+	"\x05stamp\x18\x04 \x01(\x04R\x05stamp\"3\n" +
 	"\x05Graft\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x04R\x06number\x12\x12\n" +
 	"\x04hash\x18\x02 \x01(\fR\x04hash\"\a\n" +
