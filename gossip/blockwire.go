@@ -32,6 +32,9 @@ type wireBlock struct {
 	// enc is the block decoded from raw (stepBlock, encodeBlock): it is
 	// verified and committed as it is, not decoded again.
 	enc ledger.Encoded
+	// stamp is the block's cut stamp (Envelope.stamp; 0: not known),
+	// forwarded as it came.
+	stamp uint64
 }
 
 // pushedBlock finds a pushed block in an envelope's payload when the
@@ -100,7 +103,7 @@ func encodeBlock(b *pb.Block) (wireBlock, error) {
 func (w wireBlock) envelope(b *pb.Block, hops uint32) *pb.Envelope {
 	switch {
 	case w.payload != nil:
-		return &pb.Envelope{Payload: w.payload, Hops: hops}
+		return &pb.Envelope{Payload: w.payload, Hops: hops, Stamp: w.stamp}
 	case w.raw != nil:
 		body := protowire.SizeTag(fieldBlockMsgBody) + protowire.SizeBytes(len(w.raw))
 		p := make([]byte, 0, protowire.SizeTag(fieldGossipBlock)+protowire.SizeBytes(body))
@@ -108,9 +111,9 @@ func (w wireBlock) envelope(b *pb.Block, hops uint32) *pb.Envelope {
 		p = protowire.AppendVarint(p, uint64(body))
 		p = protowire.AppendTag(p, fieldBlockMsgBody, protowire.BytesType)
 		p = protowire.AppendBytes(p, w.raw)
-		return &pb.Envelope{Payload: p, Hops: hops}
+		return &pb.Envelope{Payload: p, Hops: hops, Stamp: w.stamp}
 	}
 	env := envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Block{Block: &pb.BlockMessage{Block: b}}})
-	env.Hops = hops
+	env.Hops, env.Stamp = hops, w.stamp
 	return env
 }

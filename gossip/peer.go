@@ -154,6 +154,7 @@ func (p *Peer) Step(from identity.PKIID, org string, env *pb.Envelope, size int)
 		return
 	}
 	if w, hops, ok := pushedBlock(env.GetPayload()); ok {
+		w.stamp = env.GetStamp()
 		p.stepBlock(from, w, max(hops, env.GetHops()))
 		return
 	}
@@ -174,7 +175,7 @@ func (p *Peer) Step(from identity.PKIID, org string, env *pb.Envelope, size int)
 	case *pb.GossipMessage_MembershipResponse:
 		p.handleMembershipResponse(from, c.MembershipResponse)
 	case *pb.GossipMessage_Block:
-		_ = p.handleBlock(from, c.Block.GetBlock(), wireBlock{}, ViaPush, max(c.Block.GetHops(), env.GetHops(), 1))
+		_ = p.handleBlock(from, c.Block.GetBlock(), wireBlock{stamp: env.GetStamp()}, ViaPush, max(c.Block.GetHops(), env.GetHops(), 1))
 	default:
 		p.stepOther(from, org, env, msg)
 	}
@@ -199,6 +200,9 @@ func (p *Peer) InjectBlock(b *pb.Block) error {
 	w, err := encodeBlock(b)
 	if err != nil { // not a block (nil, say): the pipeline rejects it and says why
 		return p.handleBlock(p.self.ID, b, wireBlock{}, ViaOrderer, 0)
+	}
+	if p.cfg.Tree && p.cfg.CutLagGraft {
+		w.stamp = p.sub + 1 // the cut stamp (Config.CutLagGraft)
 	}
 	return p.handleBlock(p.self.ID, w.enc.Block(), w, ViaOrderer, 0)
 }
