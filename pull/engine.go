@@ -316,7 +316,10 @@ func (e *Engine) OnCommitted(height uint64) {
 // sub-ticks, when called between ticks, the next sub-tick), unless a
 // round is already under way: the caller knows it is behind (a gap in its
 // reorder buffer, or peers advertising a greater height) and should not
-// wait out PullInterval. The regular rounds keep their rhythm afterwards.
+// wait out PullInterval. The next regular round comes PullInterval after
+// this one, so peers that pull soon at the same moment (a block late
+// everywhere) pull in step from then on (seen over gRPC at 100 peers: 200
+// hellos and digests in one 200 ms window each second).
 func (e *Engine) PullSoon() {
 	if !e.pulling() && e.nextPull > e.now+1 {
 		e.nextPull = e.now + 1
