@@ -61,9 +61,9 @@ import (
 // lag. A new leader's clock is offset from the old one's: a later lag is
 // learnt at once, an earlier one makes grafts later, not earlier, until
 // it decays, and a copy off by more than MaxGraftTimeout starts the lag
-// over. Over gRPC ParentSilence still
-// holds every graft while the parent pushes, so the lag only speeds up
-// the repair of a parent that died or fell behind.
+// over. Over gRPC ParentSilence still holds every graft while the parent
+// pushes, so the lag only speeds up the repair of a parent that died or
+// fell behind.
 //
 // The graft timeout adapts: on a busy machine or with large blocks, an
 // IHave (a few bytes) outruns the eager copy (the whole block) by more
