@@ -247,3 +247,54 @@ func TestPullSoonBringsTheRoundForward(t *testing.T) {
 		t.Fatalf("PullSoon during a round started another (%d hellos)", n)
 	}
 }
+
+// Peers started together do not make their far rounds (a hello that may
+// open a new stream) together: each starts its cycle of FarRounds rounds
+// at a phase drawn from its ID.
+func TestFarRoundsFallAtEachPeersOwnPhase(t *testing.T) {
+	cfg := pullOnly()
+	cfg.PullInterval = 1 // a round every tick
+	var live []PeerInfo
+	for i := range 12 {
+		live = append(live, PeerInfo{ID: pid(byte(100 + i)), Height: 5, Near: i < cfg.PullPeers})
+	}
+	firstFar := map[int]int{} // round of each peer's first far round -> peers
+	for i := range 10 {
+		e, err := New(cfg, pid(byte(i)), rand.New(rand.NewPCG(1, 2)), &memStore{blocks: map[uint64]*pb.Block{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		round := -1
+		for range 3 * cfg.FarRounds {
+			outs := e.Tick(live)
+			if hellos(outs) == 0 {
+				continue
+			}
+			round++
+			far := false
+			for _, o := range outs {
+				if o.Msg.GetPullHello() != nil && o.To[0] >= 100+byte(cfg.PullPeers) {
+					far = true
+				}
+			}
+			if far {
+				firstFar[round]++
+				break
+			}
+		}
+	}
+	if len(firstFar) < 5 {
+		t.Fatalf("10 peers started together made their first far round in only %d different rounds (%v)", len(firstFar), firstFar)
+	}
+}
+
+// hellos counts the PullHellos in outs.
+func hellos(outs []Out) int {
+	n := 0
+	for _, o := range outs {
+		if o.Msg.GetPullHello() != nil {
+			n++
+		}
+	}
+	return n
+}
