@@ -222,15 +222,6 @@ func TestPullSoonBringsTheRoundForward(t *testing.T) {
 	cfg.PullInterval = 50
 	e, _ := newTestEngine(t, cfg, 0)
 	live := []PeerInfo{{ID: pid(1), Height: 5}, {ID: pid(2), Height: 5}}
-	hellos := func(outs []Out) int {
-		n := 0
-		for _, o := range outs {
-			if o.Msg.GetPullHello() != nil {
-				n++
-			}
-		}
-		return n
-	}
 	// Let the first scheduled round pass, then stay quiet.
 	for range cfg.PullInterval + cfg.NonceTTL + 1 {
 		e.Tick(live)
