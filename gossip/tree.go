@@ -927,11 +927,16 @@ func (p *Peer) parentDelivering(n uint64, m *missingBlock) (until uint64, ok boo
 	return until, p.sub < until
 }
 
+// orphan reports whether no neighbour has pushed us a block yet (graft
+// answers and pulled blocks do not count): we have no parent, and no
+// eager copy is on its way.
+func (p *Peer) orphan() bool { return p.parent == (identity.PKIID{}) }
+
 // eagerParent reports whether we have a parent, alive and eager on our
 // side: one whose pushes we may still be waiting for.
 func (p *Peer) eagerParent() bool {
 	_, eager := p.eager.pos[p.parent]
-	return p.parent != (identity.PKIID{}) && p.IsAlive(p.parent) && eager
+	return !p.orphan() && p.IsAlive(p.parent) && eager
 }
 
 // parentOnTrack reports whether missing block n (m) may still come from
@@ -958,10 +963,10 @@ func (p *Peer) parentOnTrack(n uint64, m *missingBlock) bool {
 // may well push the next.) No eager copy of n is on its way from it then,
 // and waiting out the graft timeout, a lateness learnt from copies that
 // no longer come, is time lost: 500 ms per block for a peer in 100-peer
-// runs. It is not so when we have no parent, or it is dead or no longer
-// eager: copies then come from our other eager neighbours, and under
-// churn and loss grafting those at the floor raised the simulator's live
-// p99 by 10% at 1,000 peers.
+// runs. It is not so when our parent is dead or no longer eager: copies
+// then come from our other eager neighbours, and under churn and loss
+// grafting those at the floor raised the simulator's live p99 by 10% at
+// 1,000 peers. (A peer that never had a parent is graftWait's case.)
 func (p *Peer) parentStopped(n uint64, m *missingBlock) bool {
 	if !p.eagerParent() {
 		return false
@@ -971,9 +976,13 @@ func (p *Peer) parentStopped(n uint64, m *missingBlock) bool {
 
 // graftWait is how many sub-ticks after its first IHave missing block n
 // (m) is grafted: the graft timeout, or its floor when our parent has
-// stopped pushing to us (see parentStopped).
+// stopped pushing to us (see parentStopped) or no neighbour ever pushed
+// to us (p.orphan). An orphan's learnt lateness does not decay, as no
+// parent's copy comes to decay it: in 100-peer bench runs a peer whose
+// first copies were graft answers and duplicates (each pruned a link)
+// waited the lateness of the slow warm-up, 560 ms, for every block.
 func (p *Peer) graftWait(n uint64, m *missingBlock) uint64 {
-	if p.parentStopped(n, m) {
+	if p.parentStopped(n, m) || p.orphan() {
 		return p.graftFloor()
 	}
 	return p.graftTimeoutSub()
@@ -1049,7 +1058,7 @@ func (p *Peer) graftNext(key blockKey, m *missingBlock) bool {
 		// on the way): one graft round trip, where pull takes a round
 		// (hello, digest, request: 2 round trips and a sub-tick or more).
 		m.askedParent = true
-		if g, ok := p.grafted[key.number]; ok && p.parent != (identity.PKIID{}) && !g.target(p.parent) && p.IsAlive(p.parent) {
+		if g, ok := p.grafted[key.number]; ok && !p.orphan() && !g.target(p.parent) && p.IsAlive(p.parent) {
 			p.graft(key, m, p.parent, p.parentHops)
 			sent++
 		}
@@ -1097,7 +1106,8 @@ const retryFanout = 2
 // last grafted one-shot has not come from anyone else (the parent is
 // gone or cut off), when the previous block was grafted too (the parent
 // is consistently late: a faster one is better), when we have no eager
-// neighbour, when the announcer's path is shorter than our parent's by
+// neighbour, or no parent (no neighbour pushes to us: no tree to keep as
+// it is), when the announcer's path is shorter than our parent's by
 // minShorter hops or more (the tree is improvable: take the shortcut), or
 // on a retry,
 // the graft is Plumtree's: the announcer becomes an eager neighbour and
@@ -1107,7 +1117,7 @@ func (p *Peer) graft(key blockKey, m *missingBlock, a identity.PKIID, ahops uint
 	shorter := ahops+minShorter <= p.parentHops                  // a real shortcut: take it (Plumtree's optimisation)
 	// A gap's announcer is the neighbour that pushed us the next block,
 	// mostly our parent: a Prune would cut the link that works.
-	oneShot := !m.grafted && !m.gap && !p.oneShotPending && !consecutive && !shorter && len(p.eager.ids) > 0
+	oneShot := !m.grafted && !m.gap && !p.oneShotPending && !consecutive && !shorter && !p.orphan() && len(p.eager.ids) > 0
 	p.lastGraft = max(p.lastGraft, key.number+1)
 	p.tracer.GraftSent(a, key.number, m.grafted, !oneShot)
 	p.noteGraft(key.number, m, a, oneShot)
