@@ -101,18 +101,18 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, w wireBlock, via Vi
 	}
 	n := hdr.GetNumber()
 	if n < p.height {
-		p.duplicate(from, n, via, hops, w.stamp)
+		p.duplicate(from, blockKey{number: n, hash: [32]byte(ledger.HeaderHash(b))}, via, hops, w.stamp)
 		return fmt.Errorf("block %d (height %d): %w", n, p.height, ErrDuplicateBlock)
 	}
 	key := blockKey{number: n, hash: [32]byte(ledger.HeaderHash(b))}
 	if e, ok := p.buffer[n]; ok && e.hash == key.hash {
-		p.duplicate(from, n, via, hops, w.stamp)
+		p.duplicate(from, key, via, hops, w.stamp)
 		return fmt.Errorf("block %d: %w", n, ErrDuplicateBlock)
 	}
 	inWindow := n < p.height+uint64(p.cfg.ReorderWindow)
 	seen := p.store.has(key)
 	if seen && !inWindow {
-		p.duplicate(from, n, via, hops, w.stamp)
+		p.duplicate(from, key, via, hops, w.stamp)
 		return fmt.Errorf("block %d: %w", n, ErrDuplicateBlock)
 	}
 	// Verify before anything else leaves or stays: the key is only the
@@ -154,10 +154,10 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, w wireBlock, via Vi
 
 // duplicate counts a copy of a block we already have; in tree mode it
 // prunes the eager link that brought it.
-func (p *Peer) duplicate(from identity.PKIID, n uint64, via Via, hops uint32, stamp uint64) {
-	p.tracer.BlockDuplicate(from, n, via)
+func (p *Peer) duplicate(from identity.PKIID, key blockKey, via Via, hops uint32, stamp uint64) {
+	p.tracer.BlockDuplicate(from, key.number, via)
 	if p.cfg.Tree && via == ViaPush {
-		p.treeDuplicate(from, n, hops, stamp)
+		p.treeDuplicate(from, key, hops, stamp)
 	}
 }
 

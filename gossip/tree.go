@@ -154,6 +154,13 @@ type treeState struct {
 	// counts the copies behind it, up to minCutLagCopies.
 	cutLagX8 int64
 	cutLagN  int
+	// unacked lists our pushes to eager neighbours not yet acknowledged,
+	// in order of push (and of resend time: the wait is fixed); ackedFrom
+	// (a ring, next write at ackedNext) who pushed us the first copy of
+	// each recent block (Config.AckResend, ack.go).
+	unacked   []unackedPush
+	ackedFrom [ackMemory]ackedPush
+	ackedNext int
 }
 
 type queuedIHave struct {
@@ -506,6 +513,7 @@ func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, w wir
 		p.parentTop = max(p.parentTop, key.number+1)
 	}
 	delete(p.missing, key)
+	p.acknowledge(from, key, hops, true)
 	if from != p.self.ID && !answer {
 		p.hurryMissing()
 	}
@@ -525,6 +533,7 @@ func (p *Peer) treeForward(from identity.PKIID, key blockKey, b *pb.Block, w wir
 		// parentless, and the next block waited for a graft too.
 		if id != from && (!oneShot || id != p.parent) {
 			p.send(id, env)
+			p.expectAck(id, key.number, env)
 			sent++
 		}
 	}
@@ -572,11 +581,18 @@ func (p *Peer) flushIHaves() {
 // eager link did its job, pull only won a race (a pull round that lists
 // the block just cut); pruning it would leave us without an eager parent,
 // and every next block would wait IHaveDelay + the graft timeout.
-func (p *Peer) treeDuplicate(from identity.PKIID, n uint64, hops uint32, stamp uint64) {
+func (p *Peer) treeDuplicate(from identity.PKIID, key blockKey, hops uint32, stamp uint64) {
 	if from == p.self.ID {
 		return
 	}
+	n := key.number
 	p.knows(n, from)
+	if _, pulled := p.pulled[n]; !pulled { // else treeForward below acknowledges it
+		p.acknowledge(from, key, hops, false)
+		if p.cfg.AckResend > 0 && (from == p.parent || p.resentBy(from, n)) {
+			return // a resend (our acknowledgement or its first copy was lost), not a redundant link
+		}
+	}
 	// Our parent's copy of a block we grafted that comes after a later
 	// block from it was not slow on its way (a stream is in order): the
 	// parent got it late itself, by a graft or pull after a loss
@@ -681,6 +697,7 @@ func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
 			p.lazy.set(from, true) // it announces to us: we announce to it (see Config.LazyBack)
 		}
 		if p.Have(ih.GetNumber()) || p.store.has(key) {
+			p.acknowledged(from, ih.GetNumber())
 			p.knows(ih.GetNumber(), from)
 			// The copy beat its first IHave: eager copies are on time.
 			if ih.GetNumber() < p.height+uint64(p.cfg.ReorderWindow) {
@@ -858,6 +875,9 @@ func (p *Peer) NextTreeDeadline() (k int, ok bool) {
 	if len(p.ihaves) > 0 {
 		next = p.ihaves[0].due // the queue is in order of due time
 	}
+	if len(p.unacked) > 0 {
+		next = min(next, p.unacked[0].due) // so is this one
+	}
 	for _, key := range p.missOrder {
 		if m := p.missing[key]; m != nil {
 			next = min(next, m.deadline)
@@ -877,6 +897,7 @@ func (p *Peer) TreeNow() uint64 { return p.sub }
 // did not arrive in time, at the tree clock's current sub-tick.
 func (p *Peer) runTreeTimers() {
 	p.flushIHaves()
+	p.resendUnacked()
 	keep := p.missOrder[:0]
 	for _, key := range p.missOrder {
 		m := p.missing[key]

@@ -84,6 +84,7 @@ func TestConfigValidate(t *testing.T) {
 		"quorum8":  func(c *Config) { c.GraftQuorum = maxAnnouncers + 1 },
 		"hedge":    func(c *Config) { c.GraftHedge = -1 },
 		"hedge8":   func(c *Config) { c.GraftHedge = maxAnnouncers + 1 },
+		"ack":      func(c *Config) { c.AckResend = -1 },
 	} {
 		c := DefaultConfig()
 		mut(&c)

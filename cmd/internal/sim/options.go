@@ -161,5 +161,11 @@ func profileConfig(name string, o Options) (gossip.Config, error) {
 	// streams never do: a copy missing while the parent delivers may be
 	// lost, so the graft timers run whatever the parent does.
 	c.ParentSilence = 0
+	// For the same reason a pushed copy is acknowledged, and resent by its
+	// parent when the acknowledgement is 3 sub-ticks (40-60 ms) late: a
+	// round trip here is 10-30 ms, and at 2 sub-ticks (20-40 ms) copies
+	// whose acknowledgement was merely on its way were resent (healthy
+	// amplification 1.26 at 100 peers, against 1.18).
+	c.AckResend = 3
 	return c, c.Validate()
 }
