@@ -135,6 +135,21 @@ func (p *Peer) maybePullSoon() {
 	}
 }
 
+// farGap is how many blocks below one just buffered must be missing for
+// it to start a pull round at once (Config.PullOnGap): one or two may be
+// lost copies under repair by graft, not a peer that fell behind.
+const farGap = 3
+
+// pullFarGap starts a pull round at once when block n, just buffered, is
+// farGap or more past our height: we are behind (a restarted peer, its
+// first pull round sent to peers that were down or behind too), and the
+// stall timer (maybePullSoon) would wait a graft timeout and a tick.
+func (p *Peer) pullFarGap(n uint64) {
+	if p.pull != nil && p.cfg.PullOnGap && n >= p.height+farGap {
+		p.pull.PullSoon() // nothing while a round is under way
+	}
+}
+
 func (p *Peer) checkLeader() {
 	l, ok := p.elect.Leader()
 	if ok != p.hasLead || l != p.leader {

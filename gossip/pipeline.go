@@ -149,6 +149,7 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, w wireBlock, via Vi
 		return fmt.Errorf("block %d (second version): %w", n, ErrDuplicateBlock)
 	}
 	p.buffer[n] = pending{block: vb, hash: key.hash, via: via, hops: hops}
+	p.pullFarGap(n)
 	return p.commitReady()
 }
 
