@@ -18,15 +18,22 @@ func blockEnvsTo(msgs []Out, id identity.PKIID) []*pb.Envelope {
 	return envs
 }
 
-// ihavesTo counts the IHave messages for block n in msgs addressed to id.
-func ihavesTo(msgs []Out, id identity.PKIID, n uint64) int {
+// countOut counts the messages in msgs that match.
+func countOut(msgs []Out, match func(to identity.PKIID, m *pb.GossipMessage) bool) int {
 	k := 0
 	for _, m := range msgs {
-		if msg, err := decode(m.Env); err == nil && msg.GetIhave() != nil && msg.GetIhave().GetNumber() == n && m.To.ID == id {
+		if msg, err := decode(m.Env); err == nil && match(m.To.ID, msg) {
 			k++
 		}
 	}
 	return k
+}
+
+// ihavesTo counts the IHave messages for block n in msgs addressed to id.
+func ihavesTo(msgs []Out, id identity.PKIID, n uint64) int {
+	return countOut(msgs, func(to identity.PKIID, m *pb.GossipMessage) bool {
+		return to == id && m.GetIhave() != nil && m.GetIhave().GetNumber() == n
+	})
 }
 
 // A peer keeps each push to an eager neighbour until the neighbour

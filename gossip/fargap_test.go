@@ -1,16 +1,15 @@
 package gossip
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/blockgossip/blockgossip/identity"
+	pb "github.com/blockgossip/blockgossip/protos"
+)
 
 // hellos counts the pull hellos in msgs.
 func hellos(msgs []Out) int {
-	n := 0
-	for _, m := range msgs {
-		if msg, err := decode(m.Env); err == nil && msg.GetPullHello() != nil {
-			n++
-		}
-	}
-	return n
+	return countOut(msgs, func(_ identity.PKIID, m *pb.GossipMessage) bool { return m.GetPullHello() != nil })
 }
 
 // A block that comes farGap or more past our height starts a pull round at
