@@ -15,9 +15,11 @@ import (
 // wait, one round trip and a margin, instead of the repair by
 // announcements (the first IHave comes IHaveDelay after the announcers'
 // own copies, then a quorum or the cut lag, then a graft round trip). A
-// copy resent because its acknowledgement was lost is a duplicate from the
-// peer that pushed us the first one: it is acknowledged again and prunes
-// nothing (a duplicate from another peer is a redundant link, as ever).
+// resent copy that finds the block here (our acknowledgement was lost, or
+// its first copy was and the block came another way) is a duplicate from
+// the peer that pushed us the first copy, or from our parent: it is
+// acknowledged again and prunes nothing (see treeDuplicate; a duplicate
+// from another peer is a redundant link, as ever).
 //
 // The acknowledgement is an IHave so that a peer without AckResend takes
 // it as what it is, an announcement of a block it has.
@@ -30,8 +32,9 @@ type unackedPush struct {
 	env    *pb.Envelope
 }
 
-// maxUnacked bounds the pushes kept for a resend (a neighbour that never
-// acknowledges cannot grow the list beyond this; the oldest go first).
+// maxUnacked bounds the pushes kept for a resend. Each leaves the list at
+// its resend, AckResend sub-ticks after the push, so this is a backstop
+// (the oldest go first), not the working size.
 const maxUnacked = 4096
 
 // ackedFrom remembers who pushed us the first copy of each of the last

@@ -45,7 +45,10 @@ import (
 // knew fewer is topped up by the next IHave), so one lost graft or answer
 // costs no retry; when every announcer failed, our parent is grafted
 // before pull (Config.GraftParent); and lazy links are two-way
-// (Config.LazyBack), so that every peer hears enough announcers.
+// (Config.LazyBack), so that every peer hears enough announcers. Where
+// single messages are lost (not over gRPC), Config.AckResend has each
+// pushed copy acknowledged and resent by its parent when it is not
+// (ack.go): a lost eager copy then waits for no announcer at all.
 //
 // A lost copy is also told by the clock (Config.CutLagGraft). The leader
 // stamps each block with its tree clock as it takes it from the orderer
