@@ -311,7 +311,7 @@ func (w *world) collect(i int) {
 		if c.Number >= uint64(w.o.Blocks) {
 			continue
 		}
-		w.deliveries = append(w.deliveries, bench.Delivery{Peer: i, Number: c.Number, At: time.Unix(0, w.now), Via: c.Via})
+		w.deliveries = append(w.deliveries, bench.Delivery{Peer: i, Number: c.Number, At: time.Unix(0, w.now), Via: c.Via, Hops: c.Hops})
 		if t := w.o.trace; t != nil && t.on(i) {
 			t.logf(w.now, "%d commits block %d via %s", i, c.Number, c.Via)
 		}

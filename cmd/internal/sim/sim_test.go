@@ -82,6 +82,12 @@ func TestDefaultDeliversAll(t *testing.T) {
 		if r.HopsToLast.P50 < 2 || r.TimeToLast.P50 <= 0 || r.MessagesPerPeerPerBlock <= 0 {
 			t.Errorf("view %d: implausible figures: hops %v, time to last %v, %v messages", view, r.HopsToLast, r.TimeToLast, r.MessagesPerPeerPerBlock)
 		}
+		// push_hops (bench's figure) counts the same hops per delivery:
+		// every pushed copy made one hop at least, and the deepest is the
+		// deepest block's.
+		if r.PushHops.Mean < 1 || r.PushHops.Max < r.HopsToLast.P99 {
+			t.Errorf("view %d: push hops %+v beside hops to last %+v", view, r.PushHops, r.HopsToLast)
+		}
 		// Random push to 4 reaches about 1-e^(-4p) of the peers: allow the
 		// noise of 150 peers and 5 blocks. (Tree push has no such theory.)
 		if th := r.Theory.PushOnceCoverage; th != nil && math.Abs(r.PushCoverage-*th) > 0.05 {

@@ -21,6 +21,7 @@ type tailLog struct {
 	events  map[[2]int][]string // (peer, block) -> lines
 	commit  map[[2]int]float64
 	downs   map[int][][2]float64 // peer -> [crash, restart]
+	firstBy map[[2]int]copyFrom  // (peer, block) -> the first copy that reached it
 	blocks  int
 	lineRE  *regexp.Regexp
 	msgRE   *regexp.Regexp
@@ -31,7 +32,7 @@ type tailLog struct {
 func newTailLog(blocks int) *tailLog {
 	return &tailLog{
 		cuts: map[int]float64{}, events: map[[2]int][]string{}, commit: map[[2]int]float64{},
-		downs: map[int][][2]float64{}, blocks: blocks,
+		downs: map[int][][2]float64{}, firstBy: map[[2]int]copyFrom{}, blocks: blocks,
 		lineRE:  regexp.MustCompile(`^\s*([0-9.]+) ms  (.*)$`),
 		msgRE:   regexp.MustCompile(`^(\d+) -> (\d+) (.*)$`),
 		numsRE:  regexp.MustCompile(`^(block|ihave|graft) (\d+)`),
@@ -124,10 +125,43 @@ func (l *tailLog) line(s string) {
 			}
 		}
 	}
+	if len(nums) == 1 && strings.HasPrefix(desc, "block ") && !strings.Contains(desc, "lost") {
+		if _, ok := l.firstBy[[2]int{to, nums[0]}]; !ok {
+			l.firstBy[[2]int{to, nums[0]}] = copyFrom{from, at}
+		}
+	}
 	for _, n := range nums {
 		l.add(from, n, at, fmt.Sprintf("%d -> %d %s", from, to, desc))
 		l.add(to, n, at, fmt.Sprintf("%d -> %d %s", from, to, desc))
 	}
+}
+
+// copyFrom is a block copy's sender and arrival time.
+type copyFrom struct {
+	from int
+	at   float64
+}
+
+// path is the way block n came to peer: each sender of the first copy
+// that reached the one after it, back to a peer that got it otherwise
+// (the leader from the orderer, or pull), with arrival times from the cut.
+func (l *tailLog) path(peer, n int) string {
+	var hops []string
+	for range 64 {
+		c, ok := l.firstBy[[2]int{peer, n}]
+		if commit, done := l.commit[[2]int{peer, n}]; !ok || done && commit < c.at {
+			break // it had the block before any copy came (the orderer, pull)
+		}
+		hops = append(hops, fmt.Sprintf("%d@%.1f", peer, c.at-l.cuts[n]))
+		peer = c.from
+	}
+	first := strconv.Itoa(peer)
+	if c, ok := l.commit[[2]int{peer, n}]; ok {
+		first = fmt.Sprintf("%d (committed @%.1f)", peer, c-l.cuts[n])
+	}
+	hops = append(hops, first)
+	slices.Reverse(hops)
+	return strings.Join(hops, " -> ")
 }
 
 // live reports whether peer was up from the cut of block n to its commit.
@@ -209,7 +243,7 @@ func TestTailTrace(t *testing.T) {
 		fmt.Printf("  block %2d peer %4d %6.1f ms\n", p.block, p.peer, p.ms)
 	}
 	for _, p := range pairs[:min(k, len(pairs))] {
-		fmt.Printf("\n== peer %d block %d: %.1f ms\n", p.peer, p.block, p.ms)
+		fmt.Printf("\n== peer %d block %d: %.1f ms\n   path %s\n", p.peer, p.block, p.ms, l.path(p.peer, p.block))
 		for _, e := range l.events[[2]int{p.peer, p.block}] {
 			fmt.Println("   ", e)
 		}
