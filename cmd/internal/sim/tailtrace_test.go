@@ -18,7 +18,7 @@ import (
 type tailLog struct {
 	buf     []byte
 	cuts    map[int]float64
-	events  map[[2]int][]string // (peer, block) -> lines
+	events  map[[2]int][]tailEvent // (peer, block) -> its events
 	commit  map[[2]int]float64
 	downs   map[int][][2]float64 // peer -> [crash, restart]
 	firstBy map[[2]int]copyFrom  // (peer, block) -> the first copy that reached it
@@ -29,9 +29,16 @@ type tailLog struct {
 	rangeRE *regexp.Regexp
 }
 
+// tailEvent is one line of a (peer, block) pair, at its virtual time
+// (a crash or restart may come before the block's cut is known).
+type tailEvent struct {
+	at   float64
+	what string
+}
+
 func newTailLog(blocks int) *tailLog {
 	return &tailLog{
-		cuts: map[int]float64{}, events: map[[2]int][]string{}, commit: map[[2]int]float64{},
+		cuts: map[int]float64{}, events: map[[2]int][]tailEvent{}, commit: map[[2]int]float64{},
 		downs: map[int][][2]float64{}, firstBy: map[[2]int]copyFrom{}, blocks: blocks,
 		lineRE:  regexp.MustCompile(`^\s*([0-9.]+) ms  (.*)$`),
 		msgRE:   regexp.MustCompile(`^(\d+) -> (\d+) (.*)$`),
@@ -58,7 +65,7 @@ func (l *tailLog) add(peer, block int, at float64, s string) {
 		return
 	}
 	k := [2]int{peer, block}
-	l.events[k] = append(l.events[k], fmt.Sprintf("%+8.1f %s", at-l.cuts[block], s))
+	l.events[k] = append(l.events[k], tailEvent{at, s})
 }
 
 func (l *tailLog) line(s string) {
@@ -179,16 +186,17 @@ func (l *tailLog) live(peer, n int) bool {
 }
 
 // TestTailTrace prints, for a churn+loss run of the default profile named
-// in SIM_TAIL ("peers,seed[,k]", e.g. 1000,2,10), the last live peer of
+// in SIM_TAIL ("peers,seed[,k[,peer]]", e.g. 1000,2,10), the last live peer of
 // every block, then the k slowest live (peer, block) pairs with every
 // event of each that names the block (times from the block's cut; a
 // received message at its arrival, a lost one when sent): which copy was
 // lost, when the IHaves came, when each graft went. Skipped without
-// SIM_TAIL.
+// SIM_TAIL. With a fourth field, it prints instead every event of that
+// peer, block by block (a restarted peer's catch-up).
 func TestTailTrace(t *testing.T) {
 	spec := os.Getenv("SIM_TAIL")
 	if spec == "" {
-		t.Skip("set SIM_TAIL=peers,seed[,k]")
+		t.Skip("set SIM_TAIL=peers,seed[,k[,peer]]")
 	}
 	f := strings.Split(spec, ",")
 	o := DefaultOptions()
@@ -242,10 +250,20 @@ func TestTailTrace(t *testing.T) {
 	for _, p := range lasts {
 		fmt.Printf("  block %2d peer %4d %6.1f ms\n", p.block, p.peer, p.ms)
 	}
+	if len(f) > 3 { // one peer's every event, block by block
+		peer, _ := strconv.Atoi(f[3])
+		for n := range o.Blocks {
+			fmt.Printf("\n== peer %d block %d (cut at %.1f ms)\n", peer, n, l.cuts[n])
+			for _, e := range l.events[[2]int{peer, n}] {
+				fmt.Printf("    %+8.1f %s\n", e.at-l.cuts[n], e.what)
+			}
+		}
+		return
+	}
 	for _, p := range pairs[:min(k, len(pairs))] {
 		fmt.Printf("\n== peer %d block %d: %.1f ms\n   path %s\n", p.peer, p.block, p.ms, l.path(p.peer, p.block))
 		for _, e := range l.events[[2]int{p.peer, p.block}] {
-			fmt.Println("   ", e)
+			fmt.Printf("    %+8.1f %s\n", e.at-l.cuts[p.block], e.what)
 		}
 	}
 }
