@@ -29,7 +29,8 @@
 // first digest (DigestGraceSub), the re-ask of an unanswered request and
 // the hedge of a state request (ReaskAfterSub to start with, then the
 // measured round trip), a round whose hellos all went unanswered (hellos
-// to other peers once, after a round trip), and PullSoon between ticks.
+// to other peers once, after a round trip; up to three times, a round trip
+// apart, when PullSoon says we are behind), and PullSoon between ticks.
 // Intervals, nonce lifetimes, timeouts and cooldowns stay in ticks.
 //
 // Repair under loss and churn. An engine pulls at its first tick

@@ -243,7 +243,7 @@ func (e *Engine) NextDeadline() (k int, ok bool) {
 		switch {
 		case !r.requested && e.grace > 0 && r.firstAt >= 0:
 			next = min(next, r.firstAt+e.grace)
-		case !r.requested && !r.rehello && r.firstAt < 0 && e.cfg.ReaskAfter > 0:
+		case e.silent(r):
 			next = min(next, r.helloAt+e.reaskT.ticks())
 		case r.requested && e.cfg.ReaskAfter > 0:
 			for _, a := range r.assigned {
@@ -338,11 +338,18 @@ func farPhase(self identity.PKIID, farRounds int) int {
 // wait out PullInterval. The next regular round comes PullInterval after
 // this one, so peers that pull soon at the same moment (a block late
 // everywhere) pull in step from then on (seen over gRPC at 100 peers: 200
-// hellos and digests in one 200 ms window each second).
+// hellos and digests in one 200 ms window each second). A round under
+// way that has no digest yet may then say hello to other peers again more
+// than once (maxRehellos).
 func (e *Engine) PullSoon() {
 	if !e.pulling() && e.nextPull > e.now+1 {
 		e.nextPull = e.now + 1
 		e.soon = e.res > 1 && !e.ticking // between ticks: at the next sub-tick
+	}
+	for _, r := range e.rounds {
+		if !r.requested && r.firstAt < 0 {
+			r.behind = true
+		}
 	}
 }
 

@@ -19,7 +19,8 @@ type round struct {
 	digests   []digest                // in arrival order, shuffled when requesting
 	firstAt   int                     // sub-tick the first digest came in (-1: none yet)
 	helloAt   int                     // sub-tick the hellos went out
-	rehello   bool                    // no digest in time: hellos sent to other peers (once)
+	rehellos  int                     // times no digest came in time and hellos went to other peers
+	behind    bool                    // PullSoon was called while the round waited for its first digest
 	requested bool
 	assigned  map[identity.PKIID]*ask   // requests sent, answer not yet in
 	requests  map[identity.PKIID]int    // requests sent per responder
@@ -121,11 +122,28 @@ func (e *Engine) sayHello(r *round, peers []identity.PKIID) []Out {
 // to peers that are down (a restarted peer's view still lists them). Only
 // with sub-ticks: at one per tick, DigestWait is about as short.
 func (e *Engine) helloLate(r *round) bool {
-	return e.res > 1 && e.cfg.ReaskAfter > 0 && !r.requested && !r.rehello && r.firstAt < 0 &&
-		e.sub >= r.helloAt+e.reaskT.ticks()
+	return e.silent(r) && e.sub >= r.helloAt+e.reaskT.ticks()
 }
 
-// helloAgain sends round r's hellos, once, to PullPeers other usable peers
+// silent reports whether round r, which has no digest yet, may say hello
+// to other peers when its answers' deadline passes: once, or up to
+// maxRehellos times when we know we are behind (r.behind).
+func (e *Engine) silent(r *round) bool {
+	limit := 1
+	if r.behind {
+		limit = maxRehellos
+	}
+	return e.res > 1 && e.cfg.ReaskAfter > 0 && !r.requested && r.firstAt < 0 && r.rehellos < limit
+}
+
+// maxRehellos bounds the hellos again of a silent round of a peer that
+// knows it is behind. A restarted peer whose first hellos and the hellos
+// again all failed (to peers down, or lost: four of six messages in one
+// 10,000-peer run) otherwise waited out DigestWait and its next round: the
+// blocks cut while it was down reached it 430 ms after its restart.
+const maxRehellos = 3
+
+// helloAgain sends round r's hellos to PullPeers other usable peers
 // at random, near ones first, and gives the round a fresh DigestWait: a
 // restarted peer whose first hellos all failed asks again within a round
 // trip or two, not at its next round. Near first, because on a busy host
@@ -133,7 +151,8 @@ func (e *Engine) helloLate(r *round) bool {
 // over gRPC, picking among all peers opened ~240 streams in 6 s (each a
 // TLS handshake at both ends), more load and later digests still.
 func (e *Engine) helloAgain(r *round) []Out {
-	r.rehello = true
+	r.rehellos++
+	r.helloAt = e.sentAt()
 	var ids []identity.PKIID
 	for _, id := range e.usable(0) {
 		if _, asked := r.asked[id]; !asked {

@@ -1,6 +1,7 @@
 package pull
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/blockgossip/blockgossip/identity"
@@ -190,6 +191,58 @@ func TestSilentRoundSaysHelloToOthers(t *testing.T) {
 	e.Step(again[0].To, digestFor(again[0], 40, 160))
 	if k2, ok := e.NextDeadline(); !ok || k2 != k+2 {
 		t.Fatalf("after a digest at sub-tick %d: deadline %d, %v, want %d", k+1, k2, ok, k+2)
+	}
+}
+
+// A silent round of a peer that knows it is behind (PullSoon: a block far
+// past its height came in meanwhile) says hello to others again at each
+// answers' deadline, up to maxRehellos times, each time to peers not yet
+// asked: a restarted peer whose first hellos and hellos again all failed
+// waited out DigestWait and its next round.
+func TestSilentRoundOfAPeerBehindSaysHelloAgainAndAgain(t *testing.T) {
+	for _, behind := range []bool{true, false} {
+		e, _, _ := subEngine(t, pullOnly(), 100)
+		live := holders(160, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
+		first := e.Tick(live)
+		nonce := first[0].Msg.GetPullHello().GetNonce()
+		last := res // the first hellos went out at tick 1
+		asked := map[identity.PKIID]bool{}
+		for _, h := range first {
+			asked[h.To] = true
+		}
+		if behind {
+			e.PullSoon()
+		}
+		var batches []int     // hellos again of the round, per sub-tick that sent any
+		for tick := range 3 { // three ticks: well past three answers' deadlines
+			for k := 1; k < res; k++ {
+				n := 0
+				for _, h := range only(e.SubTick(k), (*pb.GossipMessage).GetPullHello) {
+					if h.Msg.GetPullHello().GetNonce() != nonce {
+						continue
+					}
+					if asked[h.To] {
+						t.Fatalf("behind %v: hello again to %v, asked before", behind, h.To)
+					}
+					asked[h.To] = true
+					n++
+				}
+				if at := (tick+1)*res + k; n > 0 {
+					if at-last < e.reaskT.ticks() {
+						t.Fatalf("behind %v: hellos again at sub-tick %d, %d after the last: want the answers' deadline (%d) between", behind, at, at-last, e.reaskT.ticks())
+					}
+					batches, last = append(batches, n), at
+				}
+			}
+			e.Tick(live)
+		}
+		want := []int{3}
+		if behind {
+			want = slices.Repeat(want, maxRehellos)
+		}
+		if !slices.Equal(batches, want) {
+			t.Fatalf("behind %v: hellos again in batches %v, want %v", behind, batches, want)
+		}
 	}
 }
 
