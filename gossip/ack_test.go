@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/blockgossip/blockgossip/identity"
@@ -37,13 +38,14 @@ func ihavesTo(msgs []Out, id identity.PKIID, n uint64) int {
 }
 
 // A peer keeps each push to an eager neighbour until the neighbour
-// acknowledges it (an IHave for the block), and pushes it once more,
-// without the cut stamp, AckResend sub-ticks after the push to each
-// neighbour that has not: under the simulator's 5% loss a lost eager copy
-// waited for other peers' IHaves (40 ms after their own copies at the
-// earliest) before a graft asked for it. An acknowledged push is not
-// resent, and nothing is resent twice.
-func TestUnacknowledgedPushIsResentOnce(t *testing.T) {
+// acknowledges it (an IHave for the block), and pushes it again, without
+// the cut stamp, AckResend sub-ticks after the push to each neighbour
+// that has not, and again AckResend later (maxResends): under the
+// simulator's 5% loss a lost eager copy waited for other peers' IHaves
+// (40 ms after their own copies at the earliest) before a graft asked for
+// it. An acknowledged push is not resent, a push acknowledged after its
+// first resend is not resent again, and nothing is resent a third time.
+func TestUnacknowledgedPushIsResentUntilAcknowledged(t *testing.T) {
 	cfg := lossyConfig()
 	cfg.PullEnabled = false
 	cfg.AckResend = 3
@@ -64,13 +66,13 @@ func TestUnacknowledgedPushIsResentOnce(t *testing.T) {
 		}
 		children = append(children, id)
 	}
-	if len(children) < 2 {
-		t.Fatalf("%d eager neighbours, want at least 2", len(children))
+	if len(children) < 3 {
+		t.Fatalf("%d eager neighbours, want at least 3", len(children))
 	}
-	acker := children[0]
+	acker, lateAcker := children[0], children[1]
 	p.Step(acker, "org1", ihaveEnv(0, chain[0], 1), 0)
 	resentAt := map[identity.PKIID][]int{}
-	for k := 1; k <= 4*cfg.AckResend; k++ {
+	for k := 1; k <= 5*cfg.AckResend; k++ {
 		nextSubTick(p)
 		msgs := p.Ready().Messages
 		for _, id := range children {
@@ -81,18 +83,25 @@ func TestUnacknowledgedPushIsResentOnce(t *testing.T) {
 				resentAt[id] = append(resentAt[id], k)
 			}
 		}
+		if k == cfg.AckResend { // the first resend reached it: acknowledged
+			p.Step(lateAcker, "org1", ihaveEnv(0, chain[0], 1), 0)
+		}
 	}
+	every := []int{cfg.AckResend, 2 * cfg.AckResend} // maxResends
 	for _, id := range children {
-		got := resentAt[id]
-		switch {
-		case id == acker && len(got) != 0:
-			t.Errorf("acknowledged push resent at sub-ticks %v", got)
-		case id != acker && (len(got) != 1 || got[0] != cfg.AckResend):
-			t.Errorf("unacknowledged push to %v resent at sub-ticks %v, want once at %d", id, got, cfg.AckResend)
+		got, want := resentAt[id], every
+		switch id {
+		case acker:
+			want = nil
+		case lateAcker:
+			want = every[:1]
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("push to %v resent at sub-ticks %v, want %v", id, got, want)
 		}
 	}
 	if len(p.unacked) != 0 {
-		t.Errorf("%d pushes still kept after their resend", len(p.unacked))
+		t.Errorf("%d pushes still kept after their last resend", len(p.unacked))
 	}
 }
 

@@ -193,9 +193,9 @@ type Config struct {
 	GraftParent bool
 	// AckResend, when above zero (tree mode), has each peer acknowledge
 	// every pushed copy to its sender at once (an IHave back: a few
-	// bytes), and the sender push the block once more to an eager
+	// bytes), and the sender push the block again to an eager
 	// neighbour whose acknowledgement has not come this many sub-ticks
-	// after its push. It is for networks that drop single messages (the
+	// after its push (twice at most, this many sub-ticks apart). It is for networks that drop single messages (the
 	// simulator's --loss): a lost eager copy is then resent by its parent
 	// about one round trip and a margin after the push, instead of
 	// grafted once IHaves from other peers have come and a quorum or the
