@@ -11,10 +11,11 @@ import (
 // copy to its sender at once with an IHave for the block, and the sender
 // keeps each push to an eager neighbour until that IHave comes; a push
 // still unacknowledged AckResend sub-ticks later is sent again, and again
-// AckResend later (maxResends), while the neighbour is still an eager one. So a lost eager copy costs its parent's
-// wait, one round trip and a margin, instead of the repair by
-// announcements (the first IHave comes IHaveDelay after the announcers'
-// own copies, then a quorum or the cut lag, then a graft round trip). A
+// AckResend later (maxResends), while the neighbour is still an eager
+// one. So a lost eager copy costs its parent's wait, one round trip and a
+// margin, instead of the repair by announcements (the first IHave comes
+// IHaveDelay after the announcers' own copies, then a quorum or the cut
+// lag, then a graft round trip). A
 // resent copy that finds the block here (our acknowledgement was lost, or
 // its first copy was and the block came another way) is a duplicate from
 // the peer that pushed us the first copy, or from our parent: it is

@@ -195,15 +195,16 @@ type Config struct {
 	// every pushed copy to its sender at once (an IHave back: a few
 	// bytes), and the sender push the block again to an eager
 	// neighbour whose acknowledgement has not come this many sub-ticks
-	// after its push (twice at most, this many sub-ticks apart). It is for networks that drop single messages (the
-	// simulator's --loss): a lost eager copy is then resent by its parent
-	// about one round trip and a margin after the push, instead of
-	// grafted once IHaves from other peers have come and a quorum or the
-	// cut lag says it is lost (40 ms after the announcers' own copies at
-	// the earliest). Over gRPC a message is lost only with its stream, so
-	// the Node leaves it off (0): the acknowledgements would be a message
-	// more per delivery for nothing, and on a busy host a late one would
-	// resend a whole block. See the README (the twelfth pass).
+	// after its push (twice at most, this many sub-ticks apart). It is
+	// for networks that drop single messages (the simulator's --loss): a
+	// lost eager copy is then resent by its parent about one round trip
+	// and a margin after the push, instead of grafted once IHaves from
+	// other peers have come and a quorum or the cut lag says it is lost
+	// (40 ms after the announcers' own copies at the earliest). Over gRPC
+	// a message is lost only with its stream, so the Node leaves it off
+	// (0): the acknowledgements would be a message more per delivery for
+	// nothing, and on a busy host a late one would resend a whole block.
+	// See the README (the twelfth and thirteenth passes).
 	AckResend int
 
 	// StoreSize bounds the dedupe store (entries).
