@@ -215,9 +215,15 @@ func TestSilentRoundOfAPeerBehindSaysHelloAgainAndAgain(t *testing.T) {
 		}
 		var batches []int     // hellos again of the round, per sub-tick that sent any
 		for tick := range 3 { // three ticks: well past three answers' deadlines
-			for k := 1; k < res; k++ {
+			for k := 1; k <= res; k++ {
+				var outs []Out
+				if k < res {
+					outs = e.SubTick(k)
+				} else {
+					outs = e.Tick(live) // the next tick's first sub-tick
+				}
 				n := 0
-				for _, h := range only(e.SubTick(k), (*pb.GossipMessage).GetPullHello) {
+				for _, h := range only(outs, (*pb.GossipMessage).GetPullHello) {
 					if h.Msg.GetPullHello().GetNonce() != nonce {
 						continue
 					}
@@ -234,7 +240,6 @@ func TestSilentRoundOfAPeerBehindSaysHelloAgainAndAgain(t *testing.T) {
 					batches, last = append(batches, n), at
 				}
 			}
-			e.Tick(live)
 		}
 		want := []int{3}
 		if behind {

@@ -168,8 +168,10 @@ func profileConfig(name string, o Options) (gossip.Config, error) {
 	// 40-60 ms at 3 (churn+loss p99 over healthy 1.74x at 100 peers, 200
 	// seeds, against 1.65x) and resent copies whose acknowledgement was
 	// merely on its way at 2 (healthy amplification 1.26 against 1.18).
-	// The IHave delay and the graft floor stay 40 ms.
-	c.TreeResolution, c.IHaveDelaySub, c.GraftTimeoutSub = 10, 4, 4
+	// The IHave delay and the graft floor stay what they are in ms.
+	c.TreeResolution *= 2
+	c.IHaveDelaySub *= 2
+	c.GraftTimeoutSub *= 2
 	c.AckResend = 4
 	return c, c.Validate()
 }
