@@ -235,7 +235,7 @@ func (t *GRPC) Disconnect(id identity.PKIID) {
 		p.dialing = false
 		drainQueue(p)
 		if p.downTimer != nil { // up as far as anyone knows
-			t.downLocked(p)
+			t.downLocked(p, true)
 		}
 	}
 	t.mu.Unlock()

@@ -70,8 +70,8 @@ func TestRevocationClosesStream(t *testing.T) {
 	require.True(t, transporttest.NextEvent(t, b.tr).Up)
 
 	a.msp.SetRevoked([]*big.Int{b.id.Cert.SerialNumber})
-	require.Equal(t, comm.Event{Peer: b.id.ID, Org: "org2"}, transporttest.NextEvent(t, a.tr))
-	require.Equal(t, comm.Event{Peer: a.id.ID, Org: "org1"}, transporttest.NextEvent(t, b.tr))
+	require.Equal(t, comm.Event{Peer: b.id.ID, Org: "org2", Broken: true}, transporttest.NextEvent(t, a.tr))
+	require.Equal(t, comm.Event{Peer: a.id.ID, Org: "org1", Broken: true}, transporttest.NextEvent(t, b.tr))
 	// b cannot come back: a's TLS refuses its certificate now.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -98,7 +98,7 @@ func TestExpiredCertificateClosesStream(t *testing.T) {
 	// a closes the stream by itself once b's certificate expires (a timer
 	// at NotAfter, not a poll): waiting for that event takes about 4 s.
 	ev := transporttest.NextEvent(t, a.tr)
-	require.Equal(t, comm.Event{Peer: short.ID, Org: "org2"}, ev)
+	require.Equal(t, comm.Event{Peer: short.ID, Org: "org2", Broken: true}, ev)
 	require.GreaterOrEqual(t, time.Since(now), 3*time.Second)
 }
 
@@ -112,7 +112,7 @@ func TestRecheckAfterClockJump(t *testing.T) {
 	require.True(t, up, "a valid member keeps its stream")
 	a.msp.SetClock(func() time.Time { return time.Now().Add(identity.DefaultValidity * 2) })
 	a.tr.Recheck()
-	require.Equal(t, comm.Event{Peer: b.id.ID, Org: "org2"}, transporttest.NextEvent(t, a.tr))
+	require.Equal(t, comm.Event{Peer: b.id.ID, Org: "org2", Broken: true}, transporttest.NextEvent(t, a.tr))
 }
 
 func TestSimultaneousDialsSettleOnLowerPKIID(t *testing.T) {
@@ -256,7 +256,7 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 	ping(t, a, b, 1)
 	require.True(t, transporttest.NextEvent(t, a.tr).Up)
 	b.stop()
-	require.Equal(t, comm.Event{Peer: b.id.ID, Org: "org2"}, transporttest.NextEvent(t, a.tr))
+	require.Equal(t, comm.Event{Peer: b.id.ID, Org: "org2", Broken: true}, transporttest.NextEvent(t, a.tr))
 
 	lis, err := net.Listen("tcp", b.addr)
 	require.NoError(t, err)

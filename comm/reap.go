@@ -61,7 +61,7 @@ func (t *GRPC) reapIdle(now time.Time) int {
 		c.reaped, c.reapGen = true, p.gen
 		p.active = nil
 		c.drain()
-		t.downLocked(p)
+		t.downLocked(p, false)
 		out = append(out, reaped{c, idle})
 	}
 	t.reapedStreams.Add(uint64(len(out)))

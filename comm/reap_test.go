@@ -73,7 +73,7 @@ func TestIdleStreamIsReapedByItsDialler(t *testing.T) {
 			require.Equal(t, 1, a.tr.ReapIdle(time.Now().Add(cfg.IdleTimeout)))
 			_, up := a.tr.ActiveDialer(b.id.ID)
 			require.False(t, up, "a reaped stream stops being the active one at once")
-			require.Equal(t, comm.Event{Peer: b.id.ID, Org: "org2"}, transporttest.NextEvent(t, a.tr))
+			require.Equal(t, comm.Event{Peer: b.id.ID, Org: "org2"}, transporttest.NextEvent(t, a.tr), "Down, not Broken: retired for idleness, the peer is fine")
 			require.Equal(t, uint64(1), a.tr.Stats().StreamsReaped)
 			require.Zero(t, a.tr.ReapIdle(time.Now().Add(cfg.IdleTimeout)), "reaped once")
 

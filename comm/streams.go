@@ -94,7 +94,7 @@ func (t *GRPC) connClosed(c *conn) {
 	}
 	p.active = nil
 	if c.err != nil || t.closed {
-		t.downLocked(p)
+		t.downLocked(p, !t.closed)
 		return
 	}
 	// The peer retired our active stream, most likely for another one
@@ -106,7 +106,7 @@ func (t *GRPC) connClosed(c *conn) {
 		t.mu.Lock() // held by us until tm is set
 		defer t.mu.Unlock()
 		if p.downTimer == tm && p.active == nil && !t.closed {
-			t.downLocked(p)
+			t.downLocked(p, false)
 		}
 	})
 	p.downTimer = tm
@@ -139,13 +139,13 @@ func (t *GRPC) sendOrphansLocked(p *peerState, c *conn) {
 	}
 }
 
-// downLocked tells that the peer is down and, if envelopes are waiting,
-// redials it. t.mu held.
-func (t *GRPC) downLocked(p *peerState) {
+// downLocked tells that the peer is down (broken: its stream failed, see
+// Event.Broken) and, if envelopes are waiting, redials it. t.mu held.
+func (t *GRPC) downLocked(p *peerState, broken bool) {
 	if p.downTimer != nil {
 		p.downTimer.Stop()
 		p.downTimer = nil
 	}
-	t.emit(Event{Peer: p.id, Org: p.org, Up: false})
+	t.emit(Event{Peer: p.id, Org: p.org, Up: false, Broken: broken})
 	t.scheduleDialLocked(p)
 }

@@ -39,6 +39,12 @@ type Event struct {
 	Peer identity.PKIID
 	Org  string
 	Up   bool
+	// Broken, with Up false: the stream failed or was ended for good (the
+	// peer's process ended, it closed or dropped us, its host or the
+	// network went away, or we Disconnected it), not retired for idleness
+	// nor replaced by a newer stream. It is news of a peer gone (to us)
+	// seconds before the membership can tell.
+	Broken bool
 }
 
 // Errors returned by Send. Both mean the envelope was not queued; the

@@ -159,7 +159,8 @@ func (n *Network) removeLocked(e *Endpoint) {
 	}
 }
 
-// disconnectLocked tears down a connection and tells each live end. Its
+// disconnectLocked tears down a connection and tells each live end: the
+// stream broke (comm.Event.Broken; memnet retires no idle stream). Its
 // in-flight messages are lost when their timer fires (generation check).
 func (n *Network) disconnectLocked(p pair) {
 	if _, ok := n.conns[p]; !ok {
@@ -167,10 +168,10 @@ func (n *Network) disconnectLocked(p pair) {
 	}
 	delete(n.conns, p)
 	if ea, ok := n.members[p.a]; ok {
-		n.emitLocked(ea, comm.Event{Peer: p.b, Org: n.orgOf(p.b), Up: false})
+		n.emitLocked(ea, comm.Event{Peer: p.b, Org: n.orgOf(p.b), Up: false, Broken: true})
 	}
 	if eb, ok := n.members[p.b]; ok {
-		n.emitLocked(eb, comm.Event{Peer: p.a, Org: n.orgOf(p.a), Up: false})
+		n.emitLocked(eb, comm.Event{Peer: p.a, Org: n.orgOf(p.a), Up: false, Broken: true})
 	}
 }
 

@@ -148,8 +148,8 @@ func testUpDown(t *testing.T, f Factory) {
 	Recv(t, b.T)
 
 	a.T.Disconnect(b.T.Self())
-	require.Equal(t, comm.Event{Peer: b.T.Self(), Org: b.Org}, NextEvent(t, a.T))
-	require.Equal(t, comm.Event{Peer: a.T.Self(), Org: a.Org}, NextEvent(t, b.T))
+	require.Equal(t, comm.Event{Peer: b.T.Self(), Org: b.Org, Broken: true}, NextEvent(t, a.T))
+	require.Equal(t, comm.Event{Peer: a.T.Self(), Org: a.Org, Broken: true}, NextEvent(t, b.T))
 
 	// The next exchange brings the connection back up; closing one end
 	// takes it down at the other.
@@ -158,7 +158,7 @@ func testUpDown(t *testing.T, f Factory) {
 	require.Equal(t, comm.Event{Peer: b.T.Self(), Org: b.Org, Up: true}, NextEvent(t, a.T))
 	require.Equal(t, 2, Tag(t, Recv(t, a.T).Env))
 	require.NoError(t, a.T.Close())
-	require.Equal(t, comm.Event{Peer: a.T.Self(), Org: a.Org}, NextEvent(t, b.T))
+	require.Equal(t, comm.Event{Peer: a.T.Self(), Org: a.Org, Broken: true}, NextEvent(t, b.T))
 }
 
 func testConnect(t *testing.T, f Factory) {
