@@ -261,7 +261,11 @@ func (n *Node) Run(ctx context.Context) error {
 			if !ok {
 				return fmt.Errorf("transport closed its events channel: %w", comm.ErrClosed)
 			}
-			n.log.Debug("connection", "peer", ev.Peer.String(), "up", ev.Up)
+			n.log.Debug("connection", "peer", ev.Peer.String(), "up", ev.Up, "broken", ev.Broken)
+			if ev.Broken {
+				n.peer.advanceTree(n.tree.subNow())
+				n.peer.LinkDown(ev.Peer)
+			}
 		case now := <-ticker.C:
 			if err := n.tick(now); err != nil {
 				return err

@@ -49,8 +49,9 @@ type testNode struct {
 }
 
 // startNodes runs n Nodes of one org on net, all with the same orderer
-// source (only the elected leader runs it) and bootstrapping from node 0.
-func startNodes(t *testing.T, ctx context.Context, wg *sync.WaitGroup, n int, cfg Config, transports []comm.Transport, src BlockSource) []testNode {
+// source (only the elected leader runs it) and bootstrapping from node 0;
+// each edit, if any, changes node i's Deps first.
+func startNodes(t *testing.T, ctx context.Context, wg *sync.WaitGroup, n int, cfg Config, transports []comm.Transport, src BlockSource, edit ...func(i int, d *Deps)) []testNode {
 	t.Helper()
 	nodes := make([]testNode, n)
 	for i := range n {
@@ -63,11 +64,15 @@ func startNodes(t *testing.T, ctx context.Context, wg *sync.WaitGroup, n int, cf
 		if i > 0 {
 			boot = []string{"peer0"}
 		}
-		node, err := NewNode(cfg, Deps{
+		deps := Deps{
 			Transport: transports[i], Ledger: ledger.OpenMemory(testOrderer), Verifier: testOrderer,
 			Crypto: NopCrypto{}, Self: Self{ID: transports[i].Self(), Endpoint: fmt.Sprintf("peer%d", i), Org: "org1"},
 			Incarnations: &MemoryIncarnationStore{}, Bootstrap: boot, Orderer: src, Metrics: met, Seed: uint64(i + 1),
-		})
+		}
+		for _, e := range edit {
+			e(i, &deps)
+		}
+		node, err := NewNode(cfg, deps)
 		if err != nil {
 			t.Fatal(err)
 		}

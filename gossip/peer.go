@@ -153,6 +153,7 @@ func (p *Peer) Step(from identity.PKIID, org string, env *pb.Envelope, size int)
 	if p.isBanned(from) || env == nil {
 		return
 	}
+	p.heardFrom(from)
 	if w, hops, ok := pushedBlock(env.GetPayload()); ok {
 		w.stamp = env.GetStamp()
 		p.stepBlock(from, w, max(hops, env.GetHops()))

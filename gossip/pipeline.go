@@ -130,6 +130,7 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, w wireBlock, via Vi
 		case via != ViaPush && via != ViaOrderer:
 			if p.cfg.Tree {
 				p.notePulled(n)
+				p.relinkOrphan()
 			}
 		case p.cfg.Tree:
 			p.treeForward(from, key, b, w, hops)

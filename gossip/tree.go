@@ -164,6 +164,13 @@ type treeState struct {
 	unacked   []unackedPush
 	ackedFrom [ackMemory]ackedPush
 	ackedNext int
+	// down marks neighbours whose stream broke (LinkDown), by the tick
+	// we were told, until they are heard from again; lazyHops holds the
+	// hop count of each lazy neighbour's latest IHave (linkdown.go).
+	down     map[identity.PKIID]uint64
+	lazyHops map[identity.PKIID]uint32
+	// relinkedAt is 1 + the tick of relinkOrphan's latest requests.
+	relinkedAt uint64
 }
 
 type queuedIHave struct {
@@ -699,6 +706,7 @@ func (p *Peer) stepTree(from identity.PKIID, msg *pb.GossipMessage) {
 		if _, eager := p.eager.pos[from]; !eager && p.cfg.LazyBack {
 			p.lazy.set(from, true) // it announces to us: we announce to it (see Config.LazyBack)
 		}
+		p.noteLazyHops(from, ih.GetHops())
 		if p.Have(ih.GetNumber()) || p.store.has(key) {
 			p.acknowledged(from, ih.GetNumber())
 			p.knows(ih.GetNumber(), from)
@@ -802,7 +810,7 @@ func (p *Peer) fillNeighbours() {
 			if _, e := p.eager.pos[id]; e {
 				continue
 			}
-			if _, l := p.lazy.pos[id]; l {
+			if _, l := p.lazy.pos[id]; l || p.isDown(id) {
 				continue
 			}
 			if len(p.eager.ids) >= p.cfg.Fanout {
@@ -811,7 +819,7 @@ func (p *Peer) fillNeighbours() {
 			}
 			p.eager.set(id, true)
 			if link == nil {
-				link = envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Graft{Graft: &pb.Graft{}}})
+				link = linkGraft()
 			}
 			p.send(id, link)
 		}
@@ -834,6 +842,7 @@ func (p *Peer) tickTree() {
 		}
 	}
 	p.applyPendingLinks()
+	p.expireDown()
 	p.fillNeighbours()
 	p.runTreeTimers()
 }
