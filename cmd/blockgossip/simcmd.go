@@ -94,6 +94,7 @@ byte for byte: wall time, CPU and memory are printed, not written to it.`,
 	f.StringVar(&opts.Latency, "latency", opts.Latency, "one-way latency: fixed:D, uniform:LO,HI or two-regions:INTRA,INTER")
 	f.Float64Var(&opts.Loss, "loss", opts.Loss, "probability that a message is lost (0.05 = 5%)")
 	f.Float64Var(&opts.Churn, "churn", opts.Churn, "fraction of peers that crash and restart during the run")
+	f.BoolVar(&opts.CrashNotice, "crash-notice", opts.CrashNotice, "crashes end a process, not a host: the crashed peer's neighbours see its stream break one network delay later")
 	f.IntVar(&opts.View, "view", opts.View, "membership view per peer (0 = full membership)")
 	f.Uint64Var(&opts.Seed, "seed", opts.Seed, "seed of every random draw: same seed, same JSON")
 	f.DurationVar(&opts.Drain, "drain", opts.Drain, "virtual time after the last cut to wait for stragglers")

@@ -138,3 +138,29 @@ func TestChurnRunReportsLiveAndCatchUp(t *testing.T) {
 		}
 	}
 }
+
+// With CrashNotice, each crashed peer's tree neighbours are told its
+// stream broke (a process killed, not a host lost), and the run still
+// delivers every block everywhere; without it nobody is told.
+func TestCrashNoticeTellsTheCrashedPeersNeighbours(t *testing.T) {
+	o := small()
+	o.Churn, o.Loss = 0.2, 0.05
+	silent := runAll(t, o, ProfileDefault)[0]
+	o.CrashNotice = true
+	r := runAll(t, o, ProfileDefault)[0]
+	if r.DeliveryRatio != 1 || r.LiveIncompleteBlocks != 0 {
+		t.Fatalf("delivery %v, %d live-incomplete blocks", r.DeliveryRatio, r.LiveIncompleteBlocks)
+	}
+	if r.Crashes == 0 || r.CrashNotices < r.Crashes {
+		t.Fatalf("%d notices for %d crashes: every crashed peer has tree neighbours", r.CrashNotices, r.Crashes)
+	}
+	if silent.CrashNotices != 0 || silent.CrashNotice {
+		t.Fatalf("without CrashNotice: %d notices (crash_notice %v)", silent.CrashNotices, silent.CrashNotice)
+	}
+	b := marshal(t, []Result{r})
+	for _, key := range []string{`"crash_notice": true`, `"crash_notices": `} {
+		if !bytes.Contains(b, []byte(key)) {
+			t.Errorf("JSON lacks %s", key)
+		}
+	}
+}

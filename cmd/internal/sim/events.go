@@ -5,12 +5,13 @@ import pb "github.com/blockgossip/blockgossip/protos"
 type evKind uint8
 
 const (
-	evMsg     evKind = iota // deliver env from peer from to peer to
-	evTick                  // tick peer to
-	evCut                   // the orderer cuts the next block
-	evCrash                 // peer to crashes
-	evRestart               // peer to restarts
-	evSubTick               // run peer to's tree and pull timers due (gossip.Peer.Wake)
+	evMsg      evKind = iota // deliver env from peer from to peer to
+	evTick                   // tick peer to
+	evCut                    // the orderer cuts the next block
+	evCrash                  // peer to crashes
+	evRestart                // peer to restarts
+	evSubTick                // run peer to's tree and pull timers due (gossip.Peer.Wake)
+	evLinkDown               // peer to's stream to crashed peer from broke (Options.CrashNotice)
 )
 
 // event is one thing that happens at virtual time at (ns). seq breaks ties

@@ -61,6 +61,12 @@ type Options struct {
 	Loss float64
 	// Churn is the fraction of peers that crash and restart during the run.
 	Churn float64
+	// CrashNotice models crashes as a process's end, not a host's: the
+	// kernel closes a crashed peer's sockets, and each of its tree
+	// neighbours is told its stream broke (gossip.Peer.LinkDown) one
+	// network delay after the crash, without loss. Off, a crash is silent
+	// (a host lost, or cut off), and only the membership's expiry tells.
+	CrashNotice bool
 	// View is each peer's membership view (gossip.Config.MaxView); 0 is
 	// full membership, which costs N^2 state and suits small N only.
 	View int

@@ -31,6 +31,9 @@ type Result struct {
 	Latency   string  `json:"latency"`
 	Loss      float64 `json:"loss"`
 	Churn     float64 `json:"churn"`
+	// CrashNotice: crashed peers' streams broke at their neighbours
+	// (Options.CrashNotice).
+	CrashNotice bool `json:"crash_notice,omitempty"`
 	// View is the membership view size (0: full membership).
 	View int `json:"view"`
 	bench.Figures
@@ -80,6 +83,9 @@ type Result struct {
 	CatchUpIncomplete int               `json:"catch_up_incomplete"`
 	// Crashes is how many peers crashed and restarted.
 	Crashes int `json:"crashes"`
+	// CrashNotices is how many broken streams tree neighbours of crashed
+	// peers were told of (Options.CrashNotice).
+	CrashNotices int `json:"crash_notices,omitempty"`
 	// VirtualSeconds is the simulated time from start to the end of the run.
 	VirtualSeconds float64 `json:"virtual_s"`
 	// Events is how many events the loop handled.
@@ -141,7 +147,7 @@ func (w *world) result() Result {
 	r := Result{
 		Profile: w.profile, Transport: "sim", Peers: w.o.Peers, Orgs: w.o.Orgs, BlockSize: w.o.BlockSize,
 		Blocks: w.o.Blocks, Rate: w.o.Rate, Seed: w.o.Seed, Latency: w.o.Latency, Loss: w.o.Loss,
-		Churn: w.o.Churn, View: w.o.View,
+		Churn: w.o.Churn, CrashNotice: w.o.CrashNotice, View: w.o.View,
 		Figures:              bench.Compute(rec),
 		Deliveries:           len(w.deliveries),
 		BlockBytesReceived:   w.traffic.BlockBytes,
@@ -149,6 +155,7 @@ func (w *world) result() Result {
 		OrdererEgressBytes:   w.traffic.OrdererEgressBytes,
 		Theory:               theory(w.cfg, w.o.Peers),
 		Crashes:              w.crashes,
+		CrashNotices:         w.notices,
 		VirtualSeconds:       float64(w.now) / 1e9,
 		Events:               w.handled,
 	}

@@ -49,6 +49,7 @@ type world struct {
 	complete   int      // blocks every peer committed
 	maxHops    []uint32 // per block: deepest push hop count
 	crashes    int
+	notices    int        // broken streams told (Options.CrashNotice)
 	downs      []downSpan // every crash, in order
 	restarts   []restart  // every restart, in order
 }
@@ -229,11 +230,24 @@ func (w *world) handle(e event) error {
 		w.collect(int(e.to))
 	case evCut:
 		return w.cut()
+	case evLinkDown:
+		n := w.nodes[e.to]
+		if n.down || n.epoch != e.epoch {
+			return nil
+		}
+		if t := w.o.trace; t != nil && t.on(int(e.from), int(e.to)) {
+			t.logf(w.now, "%d sees its stream to %d break", e.to, e.from)
+		}
+		w.notices++
+		w.catchUp(int(e.to))
+		n.p.LinkDown(w.nodes[e.from].id)
+		w.collect(int(e.to))
 	case evCrash:
 		n := w.nodes[e.to]
 		if t := w.o.trace; t != nil && t.on(int(e.to)) {
 			t.logf(w.now, "%d crashes at height %d", e.to, n.led.height)
 		}
+		w.noticeCrash(int(e.to))
 		n.down, n.p = true, nil
 		n.epoch++
 		w.crashes++
@@ -260,6 +274,22 @@ func (w *world) handle(e event) error {
 		w.schedule(event{at: w.now + 1, kind: evTick, to: e.to, epoch: n.epoch})
 	}
 	return nil
+}
+
+// noticeCrash schedules, with Options.CrashNotice, the broken stream that
+// each tree neighbour of crashing peer i sees one network delay later.
+func (w *world) noticeCrash(i int) {
+	if !w.o.CrashNotice {
+		return
+	}
+	id := w.nodes[i].id
+	for j, n := range w.nodes {
+		if j == i || n.down || n.p == nil || !n.p.Linked(id) {
+			continue
+		}
+		d := w.lat(i, j, w.net.Int64N)
+		w.schedule(event{at: w.now + int64(d), kind: evLinkDown, from: int32(i), to: int32(j), epoch: n.epoch})
+	}
 }
 
 // cut makes the next block and hands it to every org's leader.

@@ -196,11 +196,12 @@ func (l *tailLog) live(peer, n int) bool {
 func TestTailTrace(t *testing.T) {
 	spec := os.Getenv("SIM_TAIL")
 	if spec == "" {
-		t.Skip("set SIM_TAIL=peers,seed[,k[,peer]]")
+		t.Skip("set SIM_TAIL=peers,seed[,k[,peer]] (and SIM_NOTICE=1 for Options.CrashNotice)")
 	}
 	f := strings.Split(spec, ",")
 	o := DefaultOptions()
 	o.Loss, o.Churn = 0.05, 0.1
+	o.CrashNotice = os.Getenv("SIM_NOTICE") != ""
 	o.Peers, _ = strconv.Atoi(f[0])
 	o.Seed, _ = strconv.ParseUint(f[1], 10, 64)
 	k := 10

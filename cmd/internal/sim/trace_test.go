@@ -54,7 +54,7 @@ func TestTraceFollowsAPeer(t *testing.T) {
 func TestTrace(t *testing.T) {
 	spec := os.Getenv("SIM_TRACE")
 	if spec == "" {
-		t.Skip("set SIM_TRACE=peers,seed,profile,peer[,peer...] to trace a churn+loss run")
+		t.Skip("set SIM_TRACE=peers,seed,profile,peer[,peer...] to trace a churn+loss run (and SIM_NOTICE=1 for Options.CrashNotice)")
 	}
 	f := strings.Split(spec, ",")
 	if len(f) < 4 {
@@ -62,6 +62,7 @@ func TestTrace(t *testing.T) {
 	}
 	o := DefaultOptions()
 	o.Loss, o.Churn = 0.05, 0.1
+	o.CrashNotice = os.Getenv("SIM_NOTICE") != ""
 	var err error
 	if o.Peers, err = strconv.Atoi(f[0]); err != nil {
 		t.Fatal(err)
