@@ -37,6 +37,7 @@ func (p *Peer) LinkDown(id identity.PKIID) {
 		p.down = make(map[identity.PKIID]uint64)
 	}
 	p.down[id] = p.now
+	p.tracer.LinkBroken(id, id == p.parent)
 	p.eager.set(id, false)
 	p.lazy.set(id, false)
 	delete(p.lazyHops, id)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/blockgossip/blockgossip/comm/memnet"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blockgossip/blockgossip/identity"
 	pb "github.com/blockgossip/blockgossip/protos"
@@ -147,6 +148,29 @@ func TestBrokenNeighbourIsNotLinkedAgainUntilHeardFrom(t *testing.T) {
 	}
 }
 
+// counterWith reads the sample of counter vector name whose label has
+// value (0 when there is none yet).
+func counterWith(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
 // acceptTracer records, per block, where and when a Node accepted it.
 type acceptTracer struct {
 	NopTracer
@@ -229,6 +253,9 @@ func TestChildOfAKilledPeerGetsTheNextBlocksByPush(t *testing.T) {
 			}
 		}
 		for _, c := range children {
+			if got := counterWith(t, nodes[c].reg, "blockgossip_gossip_tree_links_broken_total", "parent", "true"); got != 1 {
+				t.Errorf("child %d: tree_links_broken_total{parent=true} %v, want 1", c, got)
+			}
 			a, _ := tracers[c].block(before)
 			t.Logf("child %d of killed peer %d: block %d via %v %v after the kill", c, victim, before, a.via, a.at.Sub(killed))
 			for k := uint64(before); k < before+3; k++ {

@@ -22,13 +22,14 @@ type Metrics struct {
 	CommitLatency   prometheus.Histogram   // orderer cut to local commit, seconds
 	QueueDrops      *prometheus.CounterVec // by queue: send, commits
 	Grafts          *prometheus.CounterVec // by repeat and reshapes (see Tracer.GraftSent)
+	LinksBroken     *prometheus.CounterVec // by parent (see Tracer.LinkBroken)
 }
 
 // NewMetrics creates the collectors and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := newMetrics()
 	for _, c := range []prometheus.Collector{m.PeersKnown, m.IsLeader, m.Height, m.BlocksReceived,
-		m.BlocksDuplicate, m.BlocksInvalid, m.BytesSent, m.BytesReceived, m.CommitLatency, m.QueueDrops, m.Grafts} {
+		m.BlocksDuplicate, m.BlocksInvalid, m.BytesSent, m.BytesReceived, m.CommitLatency, m.QueueDrops, m.Grafts, m.LinksBroken} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -68,6 +69,9 @@ func newMetrics() *Metrics {
 			Help: "Grafts sent for announced blocks that did not arrive in time; repeat: the block was grafted before (hedge or retry); " +
 				"reshapes: the graft made the announcer an eager neighbour. Many grafts per block received mean copies run late or are lost."},
 			[]string{"repeat", "reshapes"}),
+		LinksBroken: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "tree_links_broken_total",
+			Help: "Tree neighbours dropped because their stream broke (a peer killed or cut off), by whether it was our parent."},
+			[]string{"parent"}),
 	}
 }
 
@@ -83,6 +87,9 @@ func (t metricsTracer) BlockAccepted(_ identity.PKIID, _ uint64, via Via, _ uint
 func (t metricsTracer) BlockDuplicate(identity.PKIID, uint64, Via) { t.m.BlocksDuplicate.Inc() }
 func (t metricsTracer) GraftSent(_ identity.PKIID, _ uint64, repeat, reshapes bool) {
 	t.m.Grafts.WithLabelValues(strconv.FormatBool(repeat), strconv.FormatBool(reshapes)).Inc()
+}
+func (t metricsTracer) LinkBroken(_ identity.PKIID, parent bool) {
+	t.m.LinksBroken.WithLabelValues(strconv.FormatBool(parent)).Inc()
 }
 func (t metricsTracer) BlockRejected(identity.PKIID, uint64, Via, error) {
 	t.m.BlocksInvalid.Inc()
@@ -141,4 +148,8 @@ func (t teeTracer) LeaderChanged(l identity.PKIID, self bool) {
 func (t teeTracer) MessageRejected(f identity.PKIID, err error) {
 	t.a.MessageRejected(f, err)
 	t.b.MessageRejected(f, err)
+}
+func (t teeTracer) LinkBroken(id identity.PKIID, parent bool) {
+	t.a.LinkBroken(id, parent)
+	t.b.LinkBroken(id, parent)
 }

@@ -39,6 +39,9 @@ type Tracer interface {
 	LeaderChanged(leader identity.PKIID, self bool)
 	// MessageRejected: an envelope was malformed or badly signed.
 	MessageRejected(from identity.PKIID, err error)
+	// LinkBroken: the stream to tree neighbour id broke and the link was
+	// dropped (Peer.LinkDown); parent: id was our parent in the tree.
+	LinkBroken(id identity.PKIID, parent bool)
 }
 
 // NopTracer ignores every event. Embed it to implement only some methods.
@@ -58,3 +61,4 @@ func (NopTracer) BlockCommitted(uint64, Via, uint32)                {}
 func (NopTracer) PeerPenalised(identity.PKIID, int, bool)           {}
 func (NopTracer) LeaderChanged(identity.PKIID, bool)                {}
 func (NopTracer) MessageRejected(identity.PKIID, error)             {}
+func (NopTracer) LinkBroken(identity.PKIID, bool)                   {}

@@ -36,6 +36,26 @@ func TestFaultKillNonLeaderCatchesUp(t *testing.T) {
 	fd := f.feed(150*time.Millisecond, 10)
 	f.waitOrdererAbove(f.ordererHeight()+5, 30*time.Second)
 	f.kill9(victim)
+	// Its org mates are its tree neighbours (3 peers, fanout 4): their
+	// streams to it break as the kernel closes its sockets, and they drop
+	// the links at once, not after the membership's expiry.
+	org := f.node(victim).Org
+	eventually(t, 10*time.Second, "an org mate of "+victim+" drops its tree link to it", func() error {
+		var sum float64
+		for _, p := range f.peers(org) {
+			if p.Name != victim {
+				v, err := metricSum(p.Operations, "blockgossip_gossip_tree_links_broken_total")
+				if err != nil {
+					return fmt.Errorf("%s: %v", p.Name, err)
+				}
+				sum += v
+			}
+		}
+		if sum == 0 {
+			return fmt.Errorf("no tree link broken at %s's org mates", victim)
+		}
+		return nil
+	})
 	before := f.ordererHeight()
 	f.waitOrdererAbove(before+20, 60*time.Second) // the stream goes on without it
 	took := f.follow(30*time.Second, victim)

@@ -61,6 +61,31 @@ func TestIdleStreamsRetiredAndRedialled(t *testing.T) {
 	t.Logf("%d streams retired by the end", after)
 }
 
+// metricSum adds up every sample of metric name (any labels) on the
+// node's /metrics: 0 when there is none yet.
+func metricSum(addr, name string) (float64, error) {
+	code, body, err := getOps(addr, "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	if code != 200 {
+		return 0, fmt.Errorf("GET /metrics: status %d", code)
+	}
+	var sum float64
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "{")) {
+			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			if err != nil {
+				return 0, fmt.Errorf("%q: %v", line, err)
+			}
+			sum += v
+		}
+	}
+	return sum, nil
+}
+
 // metric reads one unlabelled sample from the node's /metrics.
 func metric(addr, name string) (float64, error) {
 	code, body, err := getOps(addr, "/metrics")

@@ -74,3 +74,7 @@ func (t *tracer) LeaderChanged(leader identity.PKIID, self bool) {
 func (t *tracer) MessageRejected(from identity.PKIID, err error) {
 	t.log.Debug("message rejected", "from", from, "err", err)
 }
+
+func (t *tracer) LinkBroken(id identity.PKIID, parent bool) {
+	t.log.Info("tree link broken: neighbour dropped", "peer", id, "parent", parent)
+}
