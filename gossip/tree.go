@@ -36,6 +36,8 @@ import (
 // through, seconds later) until blocks took seconds and amplification
 // passed 3. The simulator's network drops single messages, so it runs
 // with ParentSilence off, and so do the loss tests.
+// A parent whose stream broke is not waited for at all: the transport
+// tells of it at once, and we take another (LinkDown, linkdown.go).
 //
 // Under loss (issue 11) a lost copy is told from a late one sooner: once
 // Config.GraftQuorum announcers about our depth have announced it (each
