@@ -98,6 +98,7 @@ type Engine struct {
 	sub      int                           // fine clock: sub-ticks since New (now*res + the sub-tick within the tick)
 	best     uint64                        // greatest height a live peer advertises
 	soon     bool                          // PullSoon between ticks: start a round at the next sub-tick
+	again    bool                          // blocks freed while a round was under way: a new round once none is (pullAgain)
 	grace    int                           // DigestGrace (DigestGraceSub) in sub-ticks, 0: off
 	ran      int                           // sub-tick at which Tick or SubTick last ran the timers
 	peers    map[identity.PKIID]*peerState // live and recently live peers

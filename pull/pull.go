@@ -59,6 +59,7 @@ func (e *Engine) tickPull() []Out {
 			delete(e.pending, n)
 		}
 	}
+	e.pullAgain()
 	if e.now >= e.nextPull || e.startup {
 		e.soon = false
 		e.nextPull = e.now + e.cfg.PullInterval
@@ -353,6 +354,7 @@ func (e *Engine) onPullResponse(from identity.PKIID, resp *pb.PullResponse) []Re
 		e.clear(from)
 	}
 	e.stats.PullBlocksReceived += uint64(len(got))
+	e.pullAgain()
 	return got
 }
 

@@ -52,6 +52,20 @@ func (e *Engine) sentAt() int {
 	return e.sub + 1
 }
 
+// pullAgain starts the round that blocks freed while another request of
+// the round was in flight wait for, once no round is under way: the
+// answers in flight may not bring them (nobody but the lost request's
+// responder offered them), and without it they waited for the next
+// regular round (a restarted 100-peer simulator peer whose request for
+// blocks 12-18 was lost got 12-15 by re-ask, and 16-18 438 ms after its
+// restart).
+func (e *Engine) pullAgain() {
+	if e.again && !e.pulling() {
+		e.again = false
+		e.PullSoon()
+	}
+}
+
 // reask handles round r's requests that went reaskT.ticks() without an
 // answer (lost, or their answer was): each block they still lack is asked
 // of one other responder of the round that offered it, once per round.
@@ -137,6 +151,8 @@ func (e *Engine) reask(r *round) []Out {
 	if freed && !e.pulling() {
 		e.nextPull = min(e.nextPull, e.now) // tickPull starts it this very tick ...
 		e.soon = !e.ticking && e.res > 1    // ... or SubTick this very sub-tick
+	} else if freed {
+		e.again = true // once the other requests are answered or late (pullAgain)
 	}
 	return e.sendAsks(r, asks)
 }

@@ -412,3 +412,67 @@ func TestLostStateResponseIsHedged(t *testing.T) {
 		t.Errorf("%d hedges for one lost response", st.StateHedges)
 	}
 }
+
+// A lost request whose blocks nobody else in the round offered frees
+// them; while the round's other requests are in flight no new round may
+// start, and once they are answered one does, at once, rather than at the
+// next regular round. Here peer 0 alone holds [50, 60), peers 1 and 2
+// hold [0, 50), and the restarted peer 3 holds [0, 40): its request to
+// peer 0 is lost, and the answer of its other request comes late (held
+// past the re-ask deadline, so that [40, 50) is re-asked and in flight
+// when [50, 60) is freed).
+func TestBlocksFreedWhileRequestsInFlightStartARoundOnceAnswered(t *testing.T) {
+	cfg := harnessConfig()
+	cfg.PullInterval = 40
+	s := newSim(t, 11, 3, cfg)
+	s.chain.extend(60)
+	s.feed(0)
+	for i := 1; i < 3; i++ {
+		for n := range 50 {
+			s.accept(s.nodes[i], Received{Block: s.chain.blocks[n]})
+		}
+	}
+	nd := s.addNode(cfg, honest)
+	for n := range 40 {
+		s.accept(nd, Received{Block: s.chain.blocks[n]})
+	}
+	var reqs requests
+	reqs.watch(s, 3, func(r sentReq, before []sentReq) bool {
+		return len(before) < 2 && r.to == 0 && slices.Contains(r.blocks, 50) // the first round's request to peer 0
+	})
+	watch := s.drop
+	var held []envelope
+	s.drop = func(env envelope, msg *pb.GossipMessage) bool {
+		if env.to == 3 && env.from != 0 && msg.GetPullResponse() != nil && len(held) == 0 {
+			held = append(held, env)
+			return true
+		}
+		return watch(env, msg)
+	}
+	for s.tick < 10 && len(held) == 0 {
+		s.step()
+	}
+	if len(held) == 0 || len(reqs.sent) < 2 || !slices.ContainsFunc(reqs.sent[:2], func(r sentReq) bool { return r.dropped }) {
+		t.Fatalf("requests %+v, %d answers held: the test needs the first round's request to peer 0 lost, and the other's answer held", reqs.sent, len(held))
+	}
+	for range cfg.ReaskAfter + 1 {
+		s.step() // past the re-ask deadline: [50, 60) is freed while a re-ask of [40, 50) is in flight
+	}
+	s.queue = append(s.queue, held...) // the late answer, taken
+	s.runUntilConverged(cfg.PullInterval - 10)
+	last := reqs.sent[len(reqs.sent)-1]
+	if last.nonce == reqs.sent[0].nonce || !slices.Contains(last.blocks, 50) {
+		t.Fatalf("requests %+v: want [50, 60) asked in a new round", reqs.sent)
+	}
+	for _, r := range reqs.sent[:len(reqs.sent)-1] {
+		if r.nonce != reqs.sent[0].nonce {
+			t.Fatalf("requests %+v: a second new round", reqs.sent)
+		}
+	}
+	// The lost request's re-ask deadline (ReaskAfter), the re-ask of
+	// [40, 50) answered (two hops), then hello, digest and request.
+	lost := reqs.sent[0].tick
+	if gap := last.tick - lost; gap > cfg.ReaskAfter+1+2+3 {
+		t.Errorf("[50, 60) asked again %d ticks after the lost request, want <= %d (PullInterval is %d)", gap, cfg.ReaskAfter+6, cfg.PullInterval)
+	}
+}
