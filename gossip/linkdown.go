@@ -17,33 +17,42 @@ import (
 // The transport knows sooner: the kernel of a killed process closes its
 // sockets, and the stream to it fails one network delay later. LinkDown
 // takes that news (the Node passes the transport's Event with Up false and
-// Broken set; the simulator can model it, sim.Options.CrashNotice). The
-// peer is dropped from the neighbour sets and not taken back until it is
-// heard from again (or Expiration passes); when it was our parent, we are
+// Broken set; the simulator can model it, sim.Options.CrashNotice). When
+// the peer was our parent, it is dropped from the neighbour sets and not
+// taken back until it is heard from again (or Expiration passes); we are
 // an orphan at once (grafts at the graft timeout's floor, and they
 // reshape the tree; no ParentSilence), and we ask a lazy neighbour no
 // deeper than we are to push to us (an empty Graft, as fillNeighbours
 // links a new eager neighbour), so that the next block comes by push.
 // One deeper could be our own descendant: its pushes would wait for ours.
+//
+// Any other neighbour keeps its link: our pushes to a dead child are lost
+// while it is down and reach it the moment it restarts, as before. Dropped
+// too, a restarted child was pushed to only by the neighbours its own link
+// requests found, and a block cut just before its restart came by pull:
+// in the simulator (1,000 peers, 48 seeds, CrashNotice) the restarted
+// peers' catch-up took up to 340 ms (p99 81 ms on average) against 145
+// (73) with silent crashes; keeping children's links, 134 (79).
 
 // LinkDown tells the Peer that its stream to id broke: id's process is
-// most likely gone. It does nothing for a peer that is not a tree
-// neighbour, nor outside tree mode.
+// most likely gone. It acts only when id is our parent (see above); it
+// reports any tree neighbour to the Tracer, and does nothing outside tree
+// mode.
 func (p *Peer) LinkDown(id identity.PKIID) {
 	if !p.cfg.Tree || id == p.self.ID || !p.Linked(id) {
 		return
 	}
-	if p.down == nil {
-		p.down = make(map[identity.PKIID]uint64)
-	}
-	p.down[id] = p.now
 	p.tracer.LinkBroken(id, id == p.parent)
-	p.eager.set(id, false)
-	p.lazy.set(id, false)
-	delete(p.lazyHops, id)
 	if id != p.parent {
 		return
 	}
+	if p.down == nil {
+		p.down = make(map[identity.PKIID]downMark)
+	}
+	p.down[id] = downMark{at: p.now, eager: true}
+	p.eager.set(id, false)
+	p.lazy.set(id, false)
+	delete(p.lazyHops, id)
 	p.parent = identity.PKIID{}
 	p.hurryMissing() // every missing block now comes by graft: at the floor
 	p.adoptParent()
@@ -57,11 +66,38 @@ func (p *Peer) Linked(id identity.PKIID) bool {
 	return eager || lazy || (id == p.parent && !p.orphan())
 }
 
-// heardFrom clears id's down mark: it is sending again (a new stream, or
-// a restarted process).
+// downMark is a neighbour dropped by LinkDown: when, and whether the link
+// was eager on our side.
+type downMark struct {
+	at    uint64
+	eager bool
+}
+
+// heardFrom clears id's down mark and gives it back its link, eager or
+// lazy as it was: it is sending again (a new stream), or its process
+// restarted (a newer incarnation, told by anyone: see handleAlive). With
+// its link back, a restarted child is pushed the blocks it missed the
+// moment its alive reaches us, as it was before LinkDown; without, such a
+// peer was pushed to only by the neighbours its own link requests found,
+// and a block cut just before its restart came by pull, 300 ms later
+// (1,000 simulated peers, seed 5, with CrashNotice).
 func (p *Peer) heardFrom(id identity.PKIID) {
-	if len(p.down) > 0 {
-		delete(p.down, id)
+	if len(p.down) == 0 {
+		return
+	}
+	d, ok := p.down[id]
+	if !ok {
+		return
+	}
+	delete(p.down, id)
+	if !p.IsAlive(id) || p.orgOf(id) != p.self.Org {
+		return
+	}
+	if d.eager {
+		p.lazy.set(id, false)
+		p.eager.set(id, true)
+	} else if _, eager := p.eager.pos[id]; !eager {
+		p.lazy.set(id, true)
 	}
 }
 
@@ -75,8 +111,8 @@ func (p *Peer) isDown(id identity.PKIID) bool {
 // expireDown forgets down marks older than Expiration ticks: by then the
 // membership has declared the peer dead, or it is alive after all.
 func (p *Peer) expireDown() {
-	for id, at := range p.down {
-		if p.now-at > uint64(p.cfg.Expiration) {
+	for id, d := range p.down {
+		if p.now-d.at > uint64(p.cfg.Expiration) {
 			delete(p.down, id)
 		}
 	}

@@ -29,9 +29,16 @@ func linkGraftsTo(msgs []Out, id identity.PKIID) int {
 // delivers.
 func linkDownPeer(t *testing.T, seed uint64, hops [3]uint32) (*Peer, []*pb.Block) {
 	t.Helper()
+	_, p, chain := linkDownNet(t, seed, hops)
+	return p, chain
+}
+
+// linkDownNet is linkDownPeer with its net.
+func linkDownNet(t *testing.T, seed uint64, hops [3]uint32) (*simNet, *Peer, []*pb.Block) {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.PullEnabled = false
-	_, p, chain := graftPeer(t, cfg, seed, 2)
+	net, p, chain := graftPeer(t, cfg, seed, 2)
 	for i, id := range []identity.PKIID{fakeID(1), fakeID(2), fakeID(4)} {
 		p.eager.set(id, false)
 		p.lazy.set(id, true)
@@ -45,7 +52,7 @@ func linkDownPeer(t *testing.T, seed uint64, hops [3]uint32) (*Peer, []*pb.Block
 	if msgs := p.Ready().Messages; len(graftedTo(msgs, fakeID(0), fakeID(1), fakeID(2), fakeID(4))) > 0 {
 		t.Fatal("block 1 grafted while the parent delivers: the test needs it held (ParentSilence)")
 	}
-	return p, chain
+	return net, p, chain
 }
 
 // A parent whose stream broke (its process was killed: the transport
@@ -55,7 +62,8 @@ func linkDownPeer(t *testing.T, seed uint64, hops [3]uint32) (*Peer, []*pb.Block
 // graft takes the announcer as a parent, and the shallowest lazy
 // neighbour no deeper than we are is asked to push to us at once, so that
 // the next block comes by push. A deeper one may be our own descendant
-// and is not asked; a broken stream to a child changes nothing else.
+// and is not asked; a broken stream to a child keeps its link (our pushes
+// reach it the moment it restarts).
 func TestBrokenStreamToParentEndsTheWaitAndAdoptsAShallowNeighbour(t *testing.T) {
 	t.Run("parent", func(t *testing.T) {
 		p, _ := linkDownPeer(t, 120, [3]uint32{3, 2, 1}) // peer 4 at depth 0, peer 2 at ours, peer 1 below
@@ -105,8 +113,9 @@ func TestBrokenStreamToParentEndsTheWaitAndAdoptsAShallowNeighbour(t *testing.T)
 		p.eager.set(child, true)
 		p.LinkDown(child)
 		msgs := p.Ready().Messages
-		if p.parent != fakeID(0) || p.Linked(child) {
-			t.Fatalf("parent %v, child linked %v; want the parent kept and the child dropped", p.parent == fakeID(0), p.Linked(child))
+		if _, eager := p.eager.pos[child]; p.parent != fakeID(0) || !eager || p.isDown(child) {
+			t.Fatalf("parent kept %v, child eager %v, marked down %v; want both links kept: a restarted child is pushed to at once",
+				p.parent == fakeID(0), eager, p.isDown(child))
 		}
 		for _, id := range []identity.PKIID{fakeID(2), fakeID(4)} {
 			if linkGraftsTo(msgs, id) != 0 {
@@ -124,27 +133,37 @@ func TestBrokenStreamToParentEndsTheWaitAndAdoptsAShallowNeighbour(t *testing.T)
 // (its membership entry lives on until Expiration) until it is heard
 // from: in a 5-peer org every peer wants all four others as neighbours,
 // so without the mark the dead parent would be linked again at the next
-// tick, and pushed to.
+// tick, and pushed to. Once heard from, directly (a new stream) or by
+// anyone's word of its newer incarnation (its process restarted), it
+// gets its link back at once, eager as it was: a restarted child is
+// pushed the next blocks by its old parent, as before LinkDown.
 func TestBrokenNeighbourIsNotLinkedAgainUntilHeardFrom(t *testing.T) {
-	p, chain := linkDownPeer(t, 123, [3]uint32{3, 2, 1})
-	dead := fakeID(0)
-	p.LinkDown(dead)
-	p.Ready()
-	for tick := range 5 {
-		p.Tick()
-		if p.Linked(dead) || linkGraftsTo(p.Ready().Messages, dead) > 0 {
-			t.Fatalf("tick %d: the peer whose stream broke linked again", tick+1)
-		}
-	}
-	p.Step(dead, "org1", ihaveEnv(1, chain[1], 2), 0) // it is back (a new stream)
-	p.Ready()
-	if p.isDown(dead) {
-		t.Fatal("still marked down after a message from it")
-	}
-	p.Tick()
-	p.Ready()
-	if !p.Linked(dead) {
-		t.Fatal("not linked again once heard from, with a neighbour slot free")
+	for _, how := range []string{"a message from it", "its new incarnation, relayed"} {
+		t.Run(how, func(t *testing.T) {
+			net, p, chain := linkDownNet(t, 123, [3]uint32{3, 2, 1})
+			dead := fakeID(0)
+			p.LinkDown(dead)
+			p.Ready()
+			for tick := range 5 {
+				p.Tick()
+				if p.Linked(dead) || linkGraftsTo(p.Ready().Messages, dead) > 0 {
+					t.Fatalf("tick %d: the peer whose stream broke linked again", tick+1)
+				}
+			}
+			if how == "a message from it" {
+				p.Step(dead, "org1", ihaveEnv(1, chain[1], 2), 0) // it is back (a new stream)
+			} else {
+				back := net.peers[0].p
+				back.self.Incarnation++
+				back.selfAlive = nil
+				resp := &pb.MembershipResponse{Alive: []*pb.Envelope{back.aliveEnvelope()}}
+				p.Step(fakeID(2), "org1", envelope(&pb.GossipMessage{Content: &pb.GossipMessage_MembershipResponse{MembershipResponse: resp}}), 0)
+			}
+			p.Ready()
+			if _, eager := p.eager.pos[dead]; p.isDown(dead) || !eager {
+				t.Fatalf("down %v, eager %v after it was heard from: want its eager link back at once", p.isDown(dead), eager)
+			}
+		})
 	}
 }
 

@@ -395,6 +395,7 @@ func (p *Peer) handleAliveAged(from identity.PKIID, env *pb.Envelope, a *pb.Aliv
 	if m.height != a.GetLedgerHeight() {
 		p.heightsChanged = true
 	}
+	restarted := !isNew && a.GetIncarnation() > m.inc
 	m.info, m.inc, m.seq, m.height = info, a.GetIncarnation(), a.GetSequence(), a.GetLedgerHeight()
 	m.env, m.certOmitted, m.hb, m.chain = env, a.GetCertificateOmitted(), nil, memberChain{}
 	if e := a.GetChainElement(); len(e) == chainElemLen && a.GetChainEnd() >= a.GetSequence() {
@@ -407,6 +408,9 @@ func (p *Peer) handleAliveAged(from identity.PKIID, env *pb.Envelope, a *pb.Aliv
 		p.tracer.MemberAlive(id, m.inc, false)
 	} else {
 		p.heard(m, silence)
+	}
+	if restarted {
+		p.heardFrom(id) // its process is back: so is its tree link (LinkDown)
 	}
 	if relay && p.cfg.MaxView == 0 {
 		p.relay(from, id, env, nil)
