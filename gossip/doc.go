@@ -40,7 +40,7 @@
 // timers run on a finer clock than the tick (TreeResolution sub-ticks per
 // tick, 20 ms by default): the Node wakes between ticks only while one is
 // pending. Dead neighbours are replaced from the live members every tick
-// (tree.go has the details), and a neighbour whose stream broke (a killed
+// (tree.go has the details), and a parent whose stream broke (a killed
 // process: the transport knows seconds before the membership) is dropped
 // at once: its children graft without waiting for it and ask a shallower
 // neighbour to push to them (LinkDown, linkdown.go). Pull, from the ledger by height (digests
