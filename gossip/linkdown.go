@@ -47,9 +47,9 @@ func (p *Peer) LinkDown(id identity.PKIID) {
 		return
 	}
 	if p.down == nil {
-		p.down = make(map[identity.PKIID]downMark)
+		p.down = make(map[identity.PKIID]uint64)
 	}
-	p.down[id] = downMark{at: p.now, eager: true}
+	p.down[id] = p.now
 	p.eager.set(id, false)
 	p.lazy.set(id, false)
 	delete(p.lazyHops, id)
@@ -66,38 +66,22 @@ func (p *Peer) Linked(id identity.PKIID) bool {
 	return eager || lazy || (id == p.parent && !p.orphan())
 }
 
-// downMark is a neighbour dropped by LinkDown: when, and whether the link
-// was eager on our side.
-type downMark struct {
-	at    uint64
-	eager bool
-}
-
-// heardFrom clears id's down mark and gives it back its link, eager or
-// lazy as it was: it is sending again (a new stream), or its process
-// restarted (a newer incarnation, told by anyone: see handleAlive). With
-// its link back, a restarted child is pushed the blocks it missed the
-// moment its alive reaches us, as it was before LinkDown; without, such a
-// peer was pushed to only by the neighbours its own link requests found,
-// and a block cut just before its restart came by pull, 300 ms later
-// (1,000 simulated peers, seed 5, with CrashNotice).
+// heardFrom clears the down mark of id, a parent LinkDown dropped, and
+// gives it back its eager link: it is sending again (a new stream: the
+// break was the network's), or its process restarted (a newer
+// incarnation, told by anyone: see handleAlive), and our pushes help it
+// catch up. Duplicates prune what is then redundant.
 func (p *Peer) heardFrom(id identity.PKIID) {
 	if len(p.down) == 0 {
 		return
 	}
-	d, ok := p.down[id]
-	if !ok {
+	if _, ok := p.down[id]; !ok {
 		return
 	}
 	delete(p.down, id)
-	if !p.IsAlive(id) || p.orgOf(id) != p.self.Org {
-		return
-	}
-	if d.eager {
+	if p.IsAlive(id) && p.orgOf(id) == p.self.Org {
 		p.lazy.set(id, false)
 		p.eager.set(id, true)
-	} else if _, eager := p.eager.pos[id]; !eager {
-		p.lazy.set(id, true)
 	}
 }
 
@@ -111,8 +95,8 @@ func (p *Peer) isDown(id identity.PKIID) bool {
 // expireDown forgets down marks older than Expiration ticks: by then the
 // membership has declared the peer dead, or it is alive after all.
 func (p *Peer) expireDown() {
-	for id, d := range p.down {
-		if p.now-d.at > uint64(p.cfg.Expiration) {
+	for id, at := range p.down {
+		if p.now-at > uint64(p.cfg.Expiration) {
 			delete(p.down, id)
 		}
 	}
@@ -170,12 +154,12 @@ func (p *Peer) adoptParent() {
 // relinkOrphan asks each of our eager neighbours again to push to us
 // when a block came by pull or state transfer while nobody pushes to us
 // (orphan), at most once per tick: blocks flow, so our link requests
-// were lost, or went to peers that have since dropped us. A restarted
-// peer is linked only by its own requests: before LinkDown its old
-// neighbours, who still held it, pushed to it anyway; with it, a restart
-// whose four requests were lost or went to crashed peers got every block
-// by pull or state transfer for a second (the simulator, 1,000 peers,
-// seed 35: live p99 10.7x healthy).
+// were lost, or went to peers that have since dropped us. Found while
+// LinkDown still dropped every broken link (so that old neighbours no
+// longer pushed to a restarted peer): a restart whose four requests were
+// lost or went to crashed peers got every block by pull or state transfer
+// for a second (the simulator, 1,000 peers, seed 35, CrashNotice: live
+// p99 10.7x healthy).
 func (p *Peer) relinkOrphan() {
 	if !p.orphan() || len(p.eager.ids) == 0 || p.relinkedAt == p.now+1 {
 		return

@@ -135,8 +135,7 @@ func TestBrokenStreamToParentEndsTheWaitAndAdoptsAShallowNeighbour(t *testing.T)
 // so without the mark the dead parent would be linked again at the next
 // tick, and pushed to. Once heard from, directly (a new stream) or by
 // anyone's word of its newer incarnation (its process restarted), it
-// gets its link back at once, eager as it was: a restarted child is
-// pushed the next blocks by its old parent, as before LinkDown.
+// gets its eager link back at once: our pushes help it catch up.
 func TestBrokenNeighbourIsNotLinkedAgainUntilHeardFrom(t *testing.T) {
 	for _, how := range []string{"a message from it", "its new incarnation, relayed"} {
 		t.Run(how, func(t *testing.T) {
