@@ -166,9 +166,9 @@ type treeState struct {
 	unacked   []unackedPush
 	ackedFrom [ackMemory]ackedPush
 	ackedNext int
-	// down marks neighbours whose stream broke (LinkDown), by the tick
-	// we were told, until they are heard from again; lazyHops holds the
-	// hop count of each lazy neighbour's latest IHave (linkdown.go).
+	// down marks a parent whose stream broke (LinkDown), by the tick we
+	// were told, until it is heard from again; lazyHops holds the hop
+	// count of each lazy neighbour's latest IHave (linkdown.go).
 	down     map[identity.PKIID]uint64
 	lazyHops map[identity.PKIID]uint32
 	// relinkedAt is 1 + the tick of relinkOrphan's latest requests.
