@@ -61,15 +61,24 @@ func TestIdleStreamsRetiredAndRedialled(t *testing.T) {
 	t.Logf("%d streams retired by the end", after)
 }
 
+// metricsText fetches the node's /metrics.
+func metricsText(addr string) (string, error) {
+	code, body, err := getOps(addr, "/metrics")
+	if err != nil {
+		return "", err
+	}
+	if code != 200 {
+		return "", fmt.Errorf("GET /metrics: status %d", code)
+	}
+	return body, nil
+}
+
 // metricSum adds up every sample of metric name (any labels) on the
 // node's /metrics: 0 when there is none yet.
 func metricSum(addr, name string) (float64, error) {
-	code, body, err := getOps(addr, "/metrics")
+	body, err := metricsText(addr)
 	if err != nil {
 		return 0, err
-	}
-	if code != 200 {
-		return 0, fmt.Errorf("GET /metrics: status %d", code)
 	}
 	var sum float64
 	sc := bufio.NewScanner(strings.NewReader(body))
@@ -88,12 +97,9 @@ func metricSum(addr, name string) (float64, error) {
 
 // metric reads one unlabelled sample from the node's /metrics.
 func metric(addr, name string) (float64, error) {
-	code, body, err := getOps(addr, "/metrics")
+	body, err := metricsText(addr)
 	if err != nil {
 		return 0, err
-	}
-	if code != 200 {
-		return 0, fmt.Errorf("GET /metrics: status %d", code)
 	}
 	sc := bufio.NewScanner(strings.NewReader(body))
 	for sc.Scan() {
