@@ -39,11 +39,13 @@ type Event struct {
 	Peer identity.PKIID
 	Org  string
 	Up   bool
-	// Broken, with Up false: the stream failed or was ended for good (the
-	// peer's process ended, it closed or dropped us, its host or the
-	// network went away, or we Disconnected it), not retired for idleness
-	// nor replaced by a newer stream. It is news of a peer gone (to us)
-	// seconds before the membership can tell.
+	// Broken, with Up false: the stream failed (the peer's process ended,
+	// its host or the network went away) or we ended it (Disconnect, a
+	// revoked or expired certificate), not retired for idleness nor
+	// replaced by a newer stream. It is news of a peer gone (to us)
+	// seconds before the membership can tell. A stream the peer ended on
+	// purpose (its Disconnect or Close) may come either way, as a failure
+	// or as a clean end, depending on its last frames.
 	Broken bool
 }
 
