@@ -88,7 +88,7 @@ func (c *cutter) serve(ln net.Listener, to, target string) {
 			continue
 		}
 		c.mu.Lock()
-		if c.closed {
+		if c.closed || c.cut(from, to) { // a partition set while we dialled: its loop did not see this pair
 			c.mu.Unlock()
 			in.Close()
 			out.Close()
@@ -113,7 +113,13 @@ func (c *cutter) serve(ln net.Listener, to, target string) {
 }
 
 // cut reports whether from and to are on different sides; c.mu held.
+// While a partition is set, a connection whose dialler could not be named
+// (owner found no socket: a process gone, or the /proc scan raced) is cut
+// too: let through, it could carry gossip across the partition for good.
 func (c *cutter) cut(from, to string) bool {
+	if from == "" && len(c.side) > 0 {
+		return true
+	}
 	a, b := c.side[from], c.side[to]
 	return a != 0 && b != 0 && a != b
 }
