@@ -80,6 +80,10 @@ type Options struct {
 
 	// trace, when set (tests only), logs every event touching its peers.
 	trace *msgTrace
+	// editConfig, when set (tests only), edits the profile's config before
+	// the run. A field, not a package variable: runs of a sweep go at once
+	// and share nothing.
+	editConfig func(*gossip.Config)
 }
 
 // DefaultOptions is a small run of the workload.

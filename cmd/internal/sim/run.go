@@ -60,11 +60,9 @@ func (w *world) schedule(e event) {
 	w.events.push(e)
 }
 
-// testConfig, when set (tests only), edits each profile's config before a
-// run.
-var testConfig func(*gossip.Config)
-
-// Run simulates one profile. ctx cancels it between events.
+// Run simulates one profile. ctx cancels it between events. Run works on
+// the caller's goroutine and starts none (TestRunStartsNoGoroutine); runs
+// share no mutable state, so several may go at once (RunSweep does).
 func Run(ctx context.Context, o Options, profile string, progress Progress) (Result, error) {
 	if err := o.Validate(); err != nil {
 		return Result{}, err
@@ -73,8 +71,8 @@ func Run(ctx context.Context, o Options, profile string, progress Progress) (Res
 	if err != nil {
 		return Result{}, err
 	}
-	if testConfig != nil {
-		testConfig(&cfg)
+	if o.editConfig != nil {
+		o.editConfig(&cfg)
 	}
 	lat, _ := ParseLatency(o.Latency)
 	w := &world{

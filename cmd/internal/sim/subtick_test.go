@@ -10,8 +10,7 @@ import (
 // sub-ticks per tick (1: on the tick clock).
 func withResolution(t *testing.T, o Options, res int) Result {
 	t.Helper()
-	testConfig = func(c *gossip.Config) { c.TreeResolution = res }
-	defer func() { testConfig = nil }()
+	o.editConfig = func(c *gossip.Config) { c.TreeResolution = res }
 	return runAll(t, o, ProfileDefault)[0]
 }
 
