@@ -39,6 +39,12 @@ type conn struct {
 	writerDone    chan struct{} // closed when the writer has returned
 	closeOnce     sync.Once
 	err           error // why it closed, for the server handler's status
+	// abort: the conn closes for a reason (err != nil: our Close or
+	// Disconnect, a bad message, an expired certificate, a drain gone
+	// stale), not as a retirement; the writer does not half-close then,
+	// so the peer reads a failed stream (Event.Broken), never a clean end
+	// awaiting a replacement that is not coming.
+	abort atomic.Bool
 
 	mu     sync.Mutex
 	timers []*time.Timer // drain deadline, certificate expiry
@@ -105,6 +111,7 @@ func (c *conn) watchExpiry() {
 func (c *conn) close(err error) {
 	c.closeOnce.Do(func() {
 		c.err = err
+		c.abort.Store(err != nil) // before the writer can see stopWrite
 		c.stopWriting()
 		c.mu.Lock()
 		close(c.done)
@@ -128,7 +135,7 @@ func (c *conn) touch() { c.lastActive.Store(time.Now().UnixNano()) }
 func (c *conn) writeLoop(q chan *pb.Envelope) {
 	defer func() {
 		close(c.writerDone)
-		if c.closeSend != nil {
+		if c.closeSend != nil && !c.abort.Load() {
 			_ = c.closeSend() // half-close: the peer reads to our end
 		}
 		c.t.writerStopped(c)

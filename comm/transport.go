@@ -44,8 +44,8 @@ type Event struct {
 	// revoked or expired certificate), not retired for idleness nor
 	// replaced by a newer stream. It is news of a peer gone (to us)
 	// seconds before the membership can tell. A stream the peer ended on
-	// purpose (its Disconnect or Close) may come either way, as a failure
-	// or as a clean end, depending on its last frames.
+	// purpose (its Disconnect or Close: a shutdown, a restart) is Broken
+	// too: only a retirement half-closes a stream.
 	Broken bool
 }
 

@@ -161,13 +161,13 @@ func testUpDown(t *testing.T, f Factory) {
 	RequireDown(t, comm.Event{Peer: a.T.Self(), Org: a.Org}, NextEvent(t, b.T))
 }
 
-// RequireDown checks a Down event for the peer that ended the stream on
-// purpose (its Disconnect, its Close): it may reach us as a failure
-// (Broken) or as a clean end (not Broken), whichever the stream's last
-// frames were; either way the peer is down.
+// RequireDown checks the Down event for a peer that ended the stream on
+// purpose (its Disconnect, its Close, a revocation): a deliberate end is
+// not a retirement, so it reaches us as a failure (Broken), at once, not as
+// a clean end followed, HandshakeTimeout later, by a Down without news.
 func RequireDown(t testing.TB, want, got comm.Event) {
 	t.Helper()
-	got.Broken = false
+	want.Broken = true
 	require.Equal(t, want, got)
 }
 
