@@ -21,7 +21,8 @@ import (
 // time: from the fault lifted to every peer at the orderer's height.
 
 // TestFaultKillNonLeaderCatchesUp: kill -9 a random non-leader peer while
-// blocks stream, keep the stream going, restart it: it catches up.
+// blocks stream, keep the stream going, restart it: it catches up. Both
+// the kill and then a SIGTERM show at its org mates as broken tree links.
 func TestFaultKillNonLeaderCatchesUp(t *testing.T) {
 	f := upNet(t, 2, 3, fastFailureEnv...)
 	rng := seeded(t)
@@ -39,23 +40,7 @@ func TestFaultKillNonLeaderCatchesUp(t *testing.T) {
 	// Its org mates are its tree neighbours (3 peers, fanout 4): their
 	// streams to it break as the kernel closes its sockets, and they drop
 	// the links at once, not after the membership's expiry.
-	org := f.node(victim).Org
-	eventually(t, 10*time.Second, "an org mate of "+victim+" drops its tree link to it", func() error {
-		var sum float64
-		for _, p := range f.peers(org) {
-			if p.Name != victim {
-				v, err := metricSum(p.Operations, "blockgossip_gossip_tree_links_broken_total")
-				if err != nil {
-					return fmt.Errorf("%s: %v", p.Name, err)
-				}
-				sum += v
-			}
-		}
-		if sum == 0 {
-			return fmt.Errorf("no tree link broken at %s's org mates", victim)
-		}
-		return nil
-	})
+	f.linksBreak(victim, 0)
 	before := f.ordererHeight()
 	f.waitOrdererAbove(before+20, 60*time.Second) // the stream goes on without it
 	took := f.follow(30*time.Second, victim)
@@ -65,6 +50,52 @@ func TestFaultKillNonLeaderCatchesUp(t *testing.T) {
 	f.restart(victim)
 	o, _ := f.converge(60 * time.Second)
 	recovery(t, "kill-9 non-leader", time.Since(start), fmt.Sprintf("%s, height %d, %d batches fed", victim, o.Height, fd.ok.Load()))
+	// A graceful stop (SIGTERM: a restart, an upgrade) breaks the links
+	// too: the stopping peer ends its streams as failures, not as the
+	// clean end of a stream retired for another.
+	broken, err := f.brokenLinks(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.stop(victim)
+	f.linksBreak(victim, broken)
+	f.restart(victim)
+	f.submit(10)
+	f.converge(60 * time.Second)
+}
+
+// linksBreak waits until the org mates of victim, killed or stopped, have
+// counted more broken tree links than before: their streams to it broke,
+// and they dropped it as a parent at once, not after the membership's
+// expiry.
+func (f *faultNet) linksBreak(victim string, before float64) {
+	f.t.Helper()
+	eventually(f.t, 10*time.Second, "an org mate of "+victim+" counts its tree link to it broken", func() error {
+		sum, err := f.brokenLinks(victim)
+		if err != nil {
+			return err
+		}
+		if sum <= before {
+			return fmt.Errorf("%v tree links broken at %s's org mates, %v before it went", sum, victim, before)
+		}
+		return nil
+	})
+}
+
+// brokenLinks sums blockgossip_gossip_tree_links_broken_total over the org
+// mates of name.
+func (f *faultNet) brokenLinks(name string) (float64, error) {
+	var sum float64
+	for _, p := range f.peers(f.node(name).Org) {
+		if p.Name != name {
+			v, err := metricSum(p.Operations, "blockgossip_gossip_tree_links_broken_total")
+			if err != nil {
+				return 0, fmt.Errorf("%s: %v", p.Name, err)
+			}
+			sum += v
+		}
+	}
+	return sum, nil
 }
 
 // TestFaultKillEachLeader: kill -9 each org's leader in turn while blocks
