@@ -25,7 +25,9 @@
 //   - The leader declares itself every DeclarationInterval ticks. A follower
 //     that hears no declaration for LeaderAliveThreshold ticks (plus
 //     LeaderGrace while membership still lists the leader) forgets the
-//     leader and proposes itself.
+//     leader and proposes itself. A follower told that its stream to the
+//     leader broke (LeaderDown: the process was killed or stopped, and its
+//     kernel closed its sockets) forgets it at once.
 //   - Two leaders (after a partition heals) settle by PKI-ID: the one with the
 //     higher ID steps down when it hears the other's declaration.
 //   - Stall detection (StallTimeout, off in FabricConfig): a follower that
@@ -113,7 +115,9 @@ type Config struct {
 // DefaultConfig elects a new leader within 2.2 s (22 ticks of 100 ms) of the
 // old one's crash once membership has noticed it, and within 3 s while
 // membership still lists it: LeaderAliveThreshold (+ LeaderGrace) +
-// ElectionDuration + 2 ticks of message delay.
+// ElectionDuration + 2 ticks of message delay. When the caller tells of
+// the leader's broken stream (Engine.LeaderDown: its process was killed or
+// stopped), within ElectionDuration + 2 ticks (1 s).
 func DefaultConfig() Config {
 	return Config{
 		StartupGrace:         20,   // 2 s: membership learns a LAN org in well under that; blocks flow soon after start

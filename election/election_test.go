@@ -473,3 +473,62 @@ func TestNewBetterCandidateRestartsTheWait(t *testing.T) {
 	}
 	t.Fatalf("never proposed while both candidates stayed silent")
 }
+
+// A leader whose stream broke (LeaderDown: its process ended) is replaced
+// within ElectionDuration and a few ticks, though membership still lists
+// it (it would for Expiration): without the news the followers wait out
+// LeaderAliveThreshold + LeaderGrace first.
+func TestLeaderDownElectsAtOnce(t *testing.T) {
+	cfg := DefaultConfig()
+	for _, news := range []bool{true, false} {
+		c := newCluster(t, cfg, 5, 11)
+		if l, _ := c.runUntilAgreed(cfg.StartupGrace + cfg.ElectionDuration + 2); l != 0 {
+			t.Fatalf("leader %d, want 0", l)
+		}
+		c.nodes[0].mute = true // killed, but still in everyone's orgPeers
+		if news {
+			for i := 1; i < 5; i++ {
+				c.nodes[i].e.LeaderDown(c.nodes[0].id)
+			}
+		}
+		l, ticks := c.runUntilAgreed(cfg.LeaderAliveThreshold + cfg.LeaderGrace + cfg.ElectionDuration + 4)
+		if l != 1 {
+			t.Fatalf("news %v: leader %d, want 1", news, l)
+		}
+		bound := cfg.ElectionDuration + 3
+		if !news {
+			bound = cfg.LeaderAliveThreshold + cfg.LeaderGrace + cfg.ElectionDuration + 4
+		}
+		if ticks > bound {
+			t.Fatalf("news %v: new leader after %d ticks, want %d at most", news, ticks, bound)
+		}
+		t.Logf("stream break news %v: new leader after %d ticks", news, ticks)
+	}
+}
+
+// A broken stream to a leader that is alive (the network, not its
+// process) costs nothing: the follower that proposes makes the leader
+// declare at once, everyone follows it again, and no second leader rises.
+func TestLeaderDownOfALiveLeaderKeepsIt(t *testing.T) {
+	cfg := DefaultConfig()
+	c := newCluster(t, cfg, 5, 12)
+	if l, _ := c.runUntilAgreed(cfg.StartupGrace + cfg.ElectionDuration + 2); l != 0 {
+		t.Fatalf("leader %d, want 0", l)
+	}
+	for i := 1; i < 5; i++ {
+		c.nodes[i].e.LeaderDown(c.nodes[0].id)
+		c.nodes[i].e.LeaderDown(c.nodes[2].id) // not the leader: ignored
+	}
+	c.nodes[0].e.LeaderDown(c.nodes[0].id) // itself: ignored
+	for tick := range 2 * cfg.ElectionDuration {
+		c.step()
+		if l := c.leaders(); len(l) != 1 || l[0] != 0 {
+			t.Fatalf("tick %d after the break: leaders %v, want [0]", tick+1, l)
+		}
+	}
+	for i := 1; i < 5; i++ {
+		if id, ok := c.nodes[i].e.Leader(); !ok || id != c.nodes[0].id {
+			t.Fatalf("engine %d follows %v (%v), want engine 0 again", i, id, ok)
+		}
+	}
+}

@@ -127,6 +127,29 @@ func (e *Engine) Yield() {
 	e.quietUntil = e.now + int64(e.cfg.LeaderAliveThreshold+e.cfg.LeaderGrace+e.cfg.ElectionDuration+e.cfg.DeclarationInterval+1)
 }
 
+// LeaderDown tells the engine that the stream to id broke: id's process
+// most likely ended (killed, or stopped for a restart or an upgrade; the
+// transport tells one network delay later). If id is the leader we
+// follow, it is given up at once, as one silent for LeaderAliveThreshold
+// (+ LeaderGrace) would be: the next Tick elects without it, and a new
+// leader takes over ElectionDuration later, not 2-3 s after the old one's
+// last declaration. If id is alive after all (the network broke the
+// stream), its next declaration wins us back (it has the lowest ID of
+// those who proposed when it won), and a proposal of ours in between only
+// makes it declare at once.
+func (e *Engine) LeaderDown(id identity.PKIID) {
+	if e.cfg.Static || e.leading || !e.hasLeader || e.leader != id {
+		return
+	}
+	e.hasLeader = false
+	e.deposed = id
+	if p := e.peers[id]; p != nil {
+		// Its proposals (from the round it won, moments ago when it was
+		// just elected) would beat our round: they are history.
+		p.proposedAt = -1
+	}
+}
+
 // Tick advances logical time by one tick. orgPeers are the live peers of the
 // organisation as membership sees them (self may be included; it is
 // ignored), selfHeight this peer's ledger height. It returns the messages to
