@@ -34,6 +34,18 @@ import (
 // peers' catch-up took up to 340 ms (p99 81 ms on average) against 145
 // (73) with silent crashes; keeping children's links, 134 (79).
 
+// StreamBroken tells the Peer that its stream to id broke (the transport's
+// Event with Up false and Broken set): the news goes to the tree
+// (LinkDown) and to the election, which gives up a leader whose stream
+// broke at once, not after LeaderAliveThreshold + LeaderGrace (2 s) of
+// silence (election.Engine.LeaderDown): when an org's leader is killed or
+// stopped for a restart, no block reaches the org until another leader
+// pulls from the orderer.
+func (p *Peer) StreamBroken(id identity.PKIID) {
+	p.elect.LeaderDown(id)
+	p.LinkDown(id)
+}
+
 // LinkDown tells the Peer that its stream to id broke: id's process is
 // most likely gone. It acts only when id is our parent (see above); it
 // reports any tree neighbour to the Tracer, and does nothing outside tree

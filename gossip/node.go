@@ -264,7 +264,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.log.Debug("connection", "peer", ev.Peer.String(), "up", ev.Up, "broken", ev.Broken)
 			if ev.Broken {
 				n.peer.advanceTree(n.tree.subNow())
-				n.peer.LinkDown(ev.Peer)
+				n.peer.StreamBroken(ev.Peer)
 			}
 		case now := <-ticker.C:
 			if err := n.tick(now); err != nil {

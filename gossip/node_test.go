@@ -24,10 +24,12 @@ type chainSource struct {
 	chain    []*pb.Block
 	interval time.Duration
 	starts   atomic.Int32
+	started  atomic.Int64 // time of the latest start (virtual under synctest), unix nanoseconds
 }
 
 func (s *chainSource) Run(ctx context.Context, from uint64, deliver func(*pb.Block)) error {
 	s.starts.Add(1)
+	s.started.Store(time.Now().UnixNano())
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
 	for n := from; n < uint64(len(s.chain)); n++ {
@@ -180,6 +182,10 @@ func joinMemnet(t *testing.T, net *memnet.Network, n int) []comm.Transport {
 
 // When the leader crashes, another Node is elected, starts the orderer
 // client from its own height, and the survivors commit the whole chain.
+// The survivors see their streams to it break, and elect the next leader
+// at once (Peer.StreamBroken): its orderer client starts within an
+// election round of the crash, not after the 1.2 s a silent leader is
+// waited for (plus 0.8 s while membership still lists it).
 func TestLeaderCrashHandsOverOrdererClient(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := memnet.New(memnet.Config{Seed: 2, Latency: memnet.Fixed(2 * time.Millisecond)})
@@ -206,6 +212,7 @@ func TestLeaderCrashHandsOverOrdererClient(t *testing.T) {
 			t.Fatal("no leader while blocks flow")
 		}
 		net.Crash(fakeID(leader))
+		crashed := time.Now()
 		for i, node := range nodes {
 			if i != leader {
 				waitCommits(t, i, node.Node, chain, 20, len(chain), time.Minute)
@@ -214,6 +221,12 @@ func TestLeaderCrashHandsOverOrdererClient(t *testing.T) {
 		if src.starts.Load() < 2 {
 			t.Fatalf("orderer client started %d times, want a restart at the new leader", src.starts.Load())
 		}
+		cfg := DefaultConfig()
+		handover := time.Unix(0, src.started.Load()).Sub(crashed)
+		if limit := time.Duration(cfg.Election.LeaderAliveThreshold) * cfg.TickInterval; handover > limit {
+			t.Fatalf("the new leader's orderer client started %v after the crash, want within %v (an election round)", handover, limit)
+		}
+		t.Logf("new leader's orderer client %v after the crash", handover)
 		for i, node := range nodes {
 			if st := node.Status(); i != leader && st.HasLeader && st.Leader == fakeID(leader) {
 				t.Fatalf("node %d still follows the crashed leader", i)
