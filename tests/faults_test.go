@@ -99,7 +99,8 @@ func (f *faultNet) brokenLinks(name string) (float64, error) {
 }
 
 // TestFaultKillEachLeader: kill -9 each org's leader in turn while blocks
-// stream: another peer of the org takes over and no block is lost.
+// stream: another peer of the org takes over and no block is lost; then a
+// leader's SIGTERM, the same.
 func TestFaultKillEachLeader(t *testing.T) {
 	f := upNet(t, 2, 3, fastFailureEnv...)
 	fd := f.feed(150*time.Millisecond, 10)
@@ -107,21 +108,10 @@ func TestFaultKillEachLeader(t *testing.T) {
 	for _, org := range f.orgs() {
 		leaders := f.oneLeaderPerOrg(30*time.Second, dead...)
 		old := leaders[org]
+		killed := time.Now()
 		f.kill9(old)
 		dead = append(dead, old)
-		killed := time.Now()
-		var took time.Duration
-		f.eventually(30*time.Second, "a new leader in "+org, func() error {
-			ls, err := f.leaders(dead...)
-			if err != nil {
-				return err
-			}
-			if len(ls[org]) != 1 {
-				return fmt.Errorf("org %s leaders %v", org, ls[org])
-			}
-			took = time.Since(killed)
-			return nil
-		})
+		took := f.takeover(org, killed, dead...)
 		// Blocks cut after the takeover reach every survivor.
 		f.waitOrdererAbove(f.ordererHeight()+10, 30*time.Second)
 		f.follow(30*time.Second, dead...)
@@ -135,8 +125,43 @@ func TestFaultKillEachLeader(t *testing.T) {
 		f.restart(n)
 	}
 	o, _ := f.converge(60 * time.Second)
-	f.oneLeaderPerOrg(30 * time.Second)
+	leaders := f.oneLeaderPerOrg(30 * time.Second)
 	recovery(t, "kill-9 leaders (restarted)", time.Since(start), fmt.Sprintf("height %d", o.Height))
+
+	// A leader stopped gracefully (SIGTERM: a restart, an upgrade) hands
+	// over as fast: its streams end as failures, which its org mates
+	// take as its end.
+	fd = f.feed(150*time.Millisecond, 10)
+	org := f.orgs()[0]
+	old := leaders[org]
+	stopped := time.Now()
+	f.stop(old)
+	took = f.takeover(org, stopped, old)
+	f.waitOrdererAbove(f.ordererHeight()+10, 30*time.Second)
+	f.follow(30*time.Second, old)
+	recovery(t, "SIGTERM leader "+org+" (takeover)", took, "stopped "+old)
+	fd.stop()
+	f.restart(old)
+	f.converge(60 * time.Second)
+}
+
+// takeover waits until org has one leader again, none of gone, and says
+// how long after since that was.
+func (f *faultNet) takeover(org string, since time.Time, gone ...string) time.Duration {
+	f.t.Helper()
+	var took time.Duration
+	f.eventually(30*time.Second, "a new leader in "+org, func() error {
+		ls, err := f.leaders(gone...)
+		if err != nil {
+			return err
+		}
+		if len(ls[org]) != 1 {
+			return fmt.Errorf("org %s leaders %v", org, ls[org])
+		}
+		took = time.Since(since)
+		return nil
+	})
+	return took
 }
 
 // TestFaultSigstopBeyondExpiration: SIGSTOP a peer for longer than the
