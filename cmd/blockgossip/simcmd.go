@@ -97,16 +97,7 @@ byte for byte: wall time, CPU and memory are printed, not written to it.`,
 				runtime.GC() // the next profile starts from a clean heap
 			}
 			sim.WriteTable(out, runs)
-			if jsonPath != "" {
-				b, err := sim.MarshalJSON(runs)
-				if err != nil {
-					return err
-				}
-				if err := os.WriteFile(jsonPath, b, 0o644); err != nil {
-					return fmt.Errorf("write --json file: %w", err)
-				}
-			}
-			return nil
+			return writeJSON(jsonPath, func() ([]byte, error) { return sim.MarshalJSON(runs) })
 		},
 	}
 	f := c.Flags()
@@ -158,14 +149,21 @@ func runSweep(cmd *cobra.Command, s sim.SweepOptions, profiles []string, jsonPat
 	fmt.Fprintf(errOut, "sim sweep: host: %.1f s wall, %.1f s CPU, peak RSS %.0f MiB (%d runs, %d at once)\n",
 		time.Since(wall).Seconds(), cpuSeconds()-cpu0, float64(peakRSS())/(1<<20), runs, min(s.Parallel, runs))
 	sim.WriteSweepTable(out, sweeps)
-	if jsonPath != "" {
-		b, err := sim.MarshalSweepJSON(sweeps)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(jsonPath, b, 0o644); err != nil {
-			return fmt.Errorf("write --json file: %w", err)
-		}
+	return writeJSON(jsonPath, func() ([]byte, error) { return sim.MarshalSweepJSON(sweeps) })
+}
+
+// writeJSON writes marshal's output to path, the --json file; nothing
+// when path is empty.
+func writeJSON(path string, marshal func() ([]byte, error)) error {
+	if path == "" {
+		return nil
+	}
+	b, err := marshal()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write --json file: %w", err)
 	}
 	return nil
 }

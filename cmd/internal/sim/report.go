@@ -199,9 +199,15 @@ func MarshalJSON(runs []Result) ([]byte, error) {
 	if runs == nil {
 		runs = []Result{}
 	}
-	b, err := json.MarshalIndent(struct {
+	return marshalIndented(struct {
 		Runs []Result `json:"runs"`
-	}{runs}, "", "  ")
+	}{runs})
+}
+
+// marshalIndented renders v as the reports do: two-space indents and a
+// final newline.
+func marshalIndented(v any) ([]byte, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -194,13 +193,9 @@ func MarshalSweepJSON(sweeps []SweepResult) ([]byte, error) {
 	if sweeps == nil {
 		sweeps = []SweepResult{}
 	}
-	b, err := json.MarshalIndent(struct {
+	return marshalIndented(struct {
 		Sweeps []SweepResult `json:"sweeps"`
-	}{sweeps}, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
+	}{sweeps})
 }
 
 // WriteSweepTable prints each profile's sweep: the spread over seeds, and
