@@ -106,34 +106,36 @@ func DefaultOptions() Options {
 // (View 0): its state grows as Peers^2.
 const maxFullMembership = 2000
 
+// invalid is an ErrInvalidOptions error saying what is wrong.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
+}
+
 // Validate reports the first option out of range.
 func (o Options) Validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
-	}
 	switch {
 	case o.Peers < 2:
-		return bad("--peers %d: need at least 2", o.Peers)
+		return invalid("--peers %d: need at least 2", o.Peers)
 	case o.Orgs < 1 || o.Orgs > o.Peers:
-		return bad("--orgs %d: need 1 to --peers", o.Orgs)
+		return invalid("--orgs %d: need 1 to --peers", o.Orgs)
 	case o.Blocks < 1:
-		return bad("--blocks %d: need at least 1", o.Blocks)
+		return invalid("--blocks %d: need at least 1", o.Blocks)
 	case o.BlockSize < 1 || o.BlockSize > 1<<20:
-		return bad("--block-size %d: use 1 byte to 1 MiB", o.BlockSize)
+		return invalid("--block-size %d: use 1 byte to 1 MiB", o.BlockSize)
 	case !(o.Rate > 0):
-		return bad("--rate %g: must be positive", o.Rate)
+		return invalid("--rate %g: must be positive", o.Rate)
 	case !(o.Loss >= 0 && o.Loss < 1):
-		return bad("--loss %g: a fraction in [0, 1), e.g. 0.05 for 5%%", o.Loss)
+		return invalid("--loss %g: a fraction in [0, 1), e.g. 0.05 for 5%%", o.Loss)
 	case !(o.Churn >= 0 && o.Churn <= 1):
-		return bad("--churn %g: a fraction of peers in [0, 1], e.g. 0.1", o.Churn)
+		return invalid("--churn %g: a fraction of peers in [0, 1], e.g. 0.1", o.Churn)
 	case o.View < 0:
-		return bad("--view %d: 0 (full membership) or a view size", o.View)
+		return invalid("--view %d: 0 (full membership) or a view size", o.View)
 	case o.View == 0 && o.Peers > maxFullMembership:
-		return bad("--view 0 (full membership) with %d peers needs %d member entries; use --view 32", o.Peers, o.Peers*o.Peers)
+		return invalid("--view 0 (full membership) with %d peers needs %d member entries; use --view 32", o.Peers, o.Peers*o.Peers)
 	case o.View > 0 && o.View <= gossip.DefaultConfig().Fanout:
-		return bad("--view %d: must exceed the push fanout, or push has nobody new to reach", o.View)
+		return invalid("--view %d: must exceed the push fanout, or push has nobody new to reach", o.View)
 	case o.Warmup < 0 || o.Drain <= 0:
-		return bad("warm-up must be >= 0 and drain positive")
+		return invalid("warm-up must be >= 0 and drain positive")
 	}
 	if _, err := ParseLatency(o.Latency); err != nil {
 		return err

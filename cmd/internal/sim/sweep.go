@@ -31,18 +31,15 @@ type SweepOptions struct {
 
 // Validate reports the first option out of range, the workload's last.
 func (s SweepOptions) Validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
-	}
 	switch {
 	case s.Seeds < 1:
-		return bad("--seeds %d: pass how many seeds to run, 1 or more (e.g. --seeds 200)", s.Seeds)
+		return invalid("--seeds %d: pass how many seeds to run, 1 or more (e.g. --seeds 200)", s.Seeds)
 	case s.Parallel < 1:
-		return bad("--parallel %d: pass how many runs go at once, 1 or more (default: GOMAXPROCS)", s.Parallel)
+		return invalid("--parallel %d: pass how many runs go at once, 1 or more (default: GOMAXPROCS)", s.Parallel)
 	case uint64(s.Seeds-1) > math.MaxUint64-s.Seed:
-		return bad("--seed %d with --seeds %d: the last seed would pass 2^64-1; start lower", s.Seed, s.Seeds)
+		return invalid("--seed %d with --seeds %d: the last seed would pass 2^64-1; start lower", s.Seed, s.Seeds)
 	case s.Baseline && !s.faulty():
-		return bad("--baseline compares faulty runs with healthy ones: set --loss or --churn too (e.g. --churn 0.1 --loss 0.05)")
+		return invalid("--baseline compares faulty runs with healthy ones: set --loss or --churn too (e.g. --churn 0.1 --loss 0.05)")
 	}
 	return s.Options.Validate()
 }
