@@ -180,6 +180,10 @@ func TestSweepCancelStopsEveryRun(t *testing.T) {
 
 // Run is single-threaded: no goroutine beside the caller's while it runs.
 func TestRunStartsNoGoroutine(t *testing.T) {
+	// Goroutines of the tests before (a cancelled sweep's runs) may still
+	// be ending: wait until they have, or one ending during the run looks
+	// like a change (seen once with -race: 2 during the run, 3 before).
+	goleak.VerifyNone(t)
 	before, most := runtime.NumGoroutine(), 0
 	o := tiny()
 	if _, err := Run(context.Background(), o, ProfileDefault, func(string, time.Duration, int, int, int, uint64) {
@@ -187,7 +191,7 @@ func TestRunStartsNoGoroutine(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if most != before {
+	if most > before {
 		t.Fatalf("%d goroutines during the run, %d before", most, before)
 	}
 }
