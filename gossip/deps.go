@@ -19,8 +19,8 @@ type Ledger interface {
 	Block(n uint64) (*pb.Block, error)
 }
 
-// Crypto signs this peer's alive and leadership messages and verifies
-// other members'. It is called from the Peer's goroutine only.
+// Crypto signs this peer's alive messages and verifies other members'.
+// It is called from the Peer's goroutine only.
 type Crypto interface {
 	// Sign signs payload with this peer's identity key.
 	Sign(payload []byte) []byte
@@ -59,8 +59,8 @@ var (
 	// ErrMalformed: an envelope or message could not be decoded or lacks a
 	// required field. The sender is buggy or hostile; nothing to do here.
 	ErrMalformed = errors.New("malformed gossip message")
-	// ErrBadSignature: an alive or leadership message whose originator's
-	// signature does not verify. It is dropped and not relayed.
+	// ErrBadSignature: an alive message whose originator's signature does
+	// not verify. It is dropped and not relayed.
 	ErrBadSignature = errors.New("bad member signature")
 	// ErrDuplicateBlock: the block is already committed, buffered or was
 	// seen recently. Harmless.

@@ -78,7 +78,7 @@ func (p *Peer) tickEngines() {
 		p.rebuildEngineViews()
 	}
 	for _, lm := range p.elect.Tick(p.orgCands, p.height) {
-		env := p.signedEnvelope(&pb.GossipMessage{Content: &pb.GossipMessage_Leadership{Leadership: lm}})
+		env := envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Leadership{Leadership: lm}}) // unsigned: see handleLeadership
 		for _, id := range p.liveOrg.ids {
 			p.send(id, env)
 		}
@@ -165,10 +165,10 @@ func (p *Peer) sendPull(outs []pull.Out) {
 }
 
 // stepOther handles the pull, state-transfer and leadership messages.
-func (p *Peer) stepOther(from identity.PKIID, org string, env *pb.Envelope, msg *pb.GossipMessage) {
+func (p *Peer) stepOther(from identity.PKIID, org string, msg *pb.GossipMessage) {
 	switch c := msg.Content.(type) {
 	case *pb.GossipMessage_Leadership:
-		p.handleLeadership(from, org, env, c.Leadership)
+		p.handleLeadership(from, org, c.Leadership)
 	case *pb.GossipMessage_PullHello, *pb.GossipMessage_PullDigest, *pb.GossipMessage_PullRequest,
 		*pb.GossipMessage_PullResponse, *pb.GossipMessage_StateRequest, *pb.GossipMessage_StateResponse:
 		if p.pull == nil {
@@ -189,16 +189,18 @@ func (p *Peer) stepOther(from identity.PKIID, org string, env *pb.Envelope, msg 
 	}
 }
 
-// handleLeadership accepts a leadership message only from its originator,
-// a known member of our org, with the originator's signature.
-func (p *Peer) handleLeadership(from identity.PKIID, org string, env *pb.Envelope, lm *pb.LeadershipMessage) {
+// handleLeadership accepts a leadership message only from its originator
+// (the election engine drops one whose pki_id is not from), a known member
+// of our org. Leadership messages go point to point, never relayed, so the
+// stream's mutual TLS already proves who sent one, as it does for pull
+// and state transfer: they carry no signature. Signed, each cost its
+// follower an ed25519 verification every DeclarationInterval: 4.5% of the
+// CPU of a 100-peer bench (0.16 of 3.55 s in the timed part), for no
+// assurance the stream did not give.
+func (p *Peer) handleLeadership(from identity.PKIID, org string, lm *pb.LeadershipMessage) {
 	m := p.members[from]
 	if m == nil || org != p.self.Org || m.info.GetOrg() != p.self.Org {
 		return // unknown yet or foreign: declarations repeat, we will hear the next one
-	}
-	if err := p.crypto.Verify(m.info, env.GetPayload(), env.GetSignature()); err != nil {
-		p.tracer.MessageRejected(from, fmt.Errorf("%w: leadership: %v", ErrBadSignature, err))
-		return
 	}
 	p.elect.Step(from, lm)
 	p.answerRival(from)

@@ -204,3 +204,36 @@ func TestMalformedInputNeverPanics(t *testing.T) {
 		t.Fatalf("malformed input changed state: height %d, live %d", p.Height(), len(p.LivePeers()))
 	}
 }
+
+// Leadership messages carry no signature: the stream proves who sent one.
+// So a declaration counts only from the member it names, of our org, and
+// an unsigned one from that member is followed.
+func TestLeadershipTakesTheSendersWordOnly(t *testing.T) {
+	net := newSimNet(t, 3)
+	for i := range 3 {
+		net.add(i, "org1", DefaultConfig(), 1)
+	}
+	net.add(3, "org2", DefaultConfig(), 1)
+	net.seedMembership()
+	p := net.peers[0].p
+	if _, ok := p.Leader(); ok {
+		t.Fatal("a leader before any declaration: the test proves nothing")
+	}
+	declare := func(from, named int, org string) {
+		id := fakeID(named)
+		env := envelope(&pb.GossipMessage{Content: &pb.GossipMessage_Leadership{Leadership: &pb.LeadershipMessage{
+			PkiId: id[:], Org: org, Declaration: true, Incarnation: 1, Sequence: 1,
+		}}})
+		p.Step(fakeID(from), net.peers[from].p.self.Org, env, 0)
+	}
+	declare(2, 1, "org1") // names peer 1, comes from peer 2
+	declare(3, 3, "org1") // a member of org2 claiming org1
+	declare(3, 3, "org2")
+	if l, ok := p.Leader(); ok {
+		t.Fatalf("leader %v from a declaration its sender could not make", l)
+	}
+	declare(1, 1, "org1")
+	if l, ok := p.Leader(); !ok || l != fakeID(1) {
+		t.Fatalf("leader %v (%v), want peer 1 after its own declaration", l, ok)
+	}
+}

@@ -48,7 +48,7 @@ import (
 // and a stale height only ever understates. It is not free: election's
 // PreferUpToDate may take an up-to-date candidate for one more than MaxLag
 // blocks behind until its next signed alive (its own leadership messages
-// carry a signed, fresh height).
+// carry a fresh height, which their stream vouches for).
 //
 // Certificates: heartbeats carry none, and a signed alive that only
 // refreshes the height leaves it out too (certificate_omitted): receivers

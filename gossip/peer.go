@@ -178,7 +178,7 @@ func (p *Peer) Step(from identity.PKIID, org string, env *pb.Envelope, size int)
 	case *pb.GossipMessage_Block:
 		_ = p.handleBlock(from, c.Block.GetBlock(), wireBlock{stamp: env.GetStamp()}, ViaPush, max(c.Block.GetHops(), env.GetHops(), 1))
 	default:
-		p.stepOther(from, org, env, msg)
+		p.stepOther(from, org, msg)
 	}
 }
 

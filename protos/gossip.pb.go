@@ -23,10 +23,10 @@ const (
 
 // Envelope is the only thing that crosses a gossip stream. payload is a
 // marshalled GossipMessage. signature, when present, is the sender's (or,
-// for relayed alive and leadership messages, the originator's) ed25519
-// signature over payload, byte for byte. Messages whose authenticity the
-// stream already proves (blocks carry the orderer's signature; pull and
-// state transfer are point to point) may leave it empty.
+// for relayed alive messages, the originator's) ed25519 signature over
+// payload, byte for byte. Messages whose authenticity the stream already
+// proves (blocks carry the orderer's signature; pull, state transfer and
+// leadership messages are point to point) may leave it empty.
 type Envelope struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Payload   []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
