@@ -64,8 +64,9 @@ type Config struct {
 	Org string
 
 	// StartupGrace is how long a freshly started peer waits, unless it
-	// hears a declaration first, before proposing itself: time for
-	// membership to learn the org so the best peer wins the first election.
+	// hears a declaration first (which ends the wait for good), before
+	// proposing itself: time for membership to learn the org so the best
+	// peer wins the first election.
 	StartupGrace int
 	// ElectionDuration is how long a proposer collects rival proposals
 	// before it declares itself leader.

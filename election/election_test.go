@@ -532,3 +532,43 @@ func TestLeaderDownOfALiveLeaderKeepsIt(t *testing.T) {
 		}
 	}
 }
+
+// A rolling restart: the peer with the lowest PKI-ID restarts, hears the
+// new leader's declaration well within its StartupGrace, and then that
+// leader stops. The restarted peer leads within a round: the declaration
+// ended its grace (the org is known), so it does not hold the election
+// back until its grace is over.
+func TestDeclarationEndsStartupGrace(t *testing.T) {
+	cfg := DefaultConfig()
+	c := newCluster(t, cfg, 3, 13)
+	if l, _ := c.runUntilAgreed(cfg.StartupGrace + cfg.ElectionDuration + 2); l != 0 {
+		t.Fatalf("leader %d, want 0", l)
+	}
+	c.crash(0)
+	for i := 1; i < 3; i++ {
+		c.nodes[i].e.LeaderDown(c.nodes[0].id)
+	}
+	if l, _ := c.runUntilAgreed(cfg.ElectionDuration + 3); l != 1 {
+		t.Fatalf("after 0's crash: leader %d, want 1", l)
+	}
+	c.restart(0)
+	restarted := c.now
+	for id, ok := c.nodes[0].e.Leader(); !ok || id != c.nodes[1].id; id, ok = c.nodes[0].e.Leader() {
+		if c.now-restarted > cfg.DeclarationInterval+1 {
+			t.Fatalf("restarted engine follows %v (%v) %d ticks on, want engine 1", id, ok, c.now-restarted)
+		}
+		c.step()
+	}
+	c.nodes[1].mute = true // stopped: its stream broke at both others
+	for _, i := range []int{0, 2} {
+		c.nodes[i].e.LeaderDown(c.nodes[1].id)
+	}
+	l, ticks := c.runUntilAgreed(cfg.StartupGrace + cfg.ElectionDuration + 4)
+	if l != 0 {
+		t.Fatalf("leader %d, want 0 (the lowest PKI-ID)", l)
+	}
+	if bound := cfg.ElectionDuration + 3; ticks > bound {
+		t.Fatalf("new leader %d ticks after the news, %d after the restart; want %d at most", ticks, c.now-restarted, bound)
+	}
+	t.Logf("new leader %d ticks after the news, %d after the restart", ticks, c.now-restarted)
+}
