@@ -255,9 +255,12 @@ func (e *Engine) deferToBetter(orgPeers []Candidate, best uint64) bool {
 }
 
 // better reports whether the peer id at height h would beat us: a lower
-// PKI-ID, up to date, and not the leader we gave up on.
+// PKI-ID, up to date, and not the leader we gave up on. A height beyond
+// belief (past the orderer's, see believable) is a lie, not a lead: such a
+// member would be "up to date" whatever the best height, and every peer
+// above it held its proposal back for it.
 func (e *Engine) better(id identity.PKIID, h, best uint64) bool {
-	return id != e.self && id != e.deposed && id.Less(e.self) && e.upToDate(h, best)
+	return id != e.self && id != e.deposed && id.Less(e.self) && e.upToDate(h, best) && e.believable(h)
 }
 
 // betterProposing reports whether a better peer's proposal round is under
