@@ -24,6 +24,16 @@ func (t *GRPC) ActiveDialer(id identity.PKIID) (identity.PKIID, bool) {
 	return identity.PKIID{}, false
 }
 
+// Backoff is the current redial backoff to id (0: none).
+func (t *GRPC) Backoff(id identity.PKIID) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.peers[id]; p != nil {
+		return p.backoff
+	}
+	return 0
+}
+
 // Streams counts live streams, active or draining.
 func (t *GRPC) Streams() int { return t.Stats().Streams }
 

@@ -220,6 +220,25 @@ func (t *GRPC) Connect(ctx context.Context, endpoint string) (identity.PKIID, er
 	return c.peer, nil
 }
 
+// Reachable ends the redial backoff to the peer, and dials it at once if
+// envelopes wait for it: the failures that grew the backoff are history
+// (a partition healed, the peer restarted). Without it, a peer that had
+// been unreachable for a while got the envelopes queued for it only when
+// the backoff ran out, up to BackoffMax after it was back: after a 3 s
+// partition, 3.2 s later than everyone else (fault suite).
+func (t *GRPC) Reachable(id identity.PKIID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.peers[id]
+	if !ok || t.closed || p.backoff == 0 {
+		return
+	}
+	p.backoff, p.retryAt = 0, time.Time{}
+	if len(p.queue) > 0 {
+		t.maybeDialLocked(p)
+	}
+}
+
 // Disconnect closes every stream to the peer and discards its queue
 // (counted as dropped). The next Send dials again.
 func (t *GRPC) Disconnect(id identity.PKIID) {

@@ -248,6 +248,38 @@ func TestUnreachablePeerBacksOffThenGivesUpItsQueue(t *testing.T) {
 	require.Equal(t, 7, transporttest.Tag(t, transporttest.Recv(t, tr).Env))
 }
 
+// TestReachableEndsTheBackoff: an envelope for a peer that was
+// unreachable waits out the redial backoff (an hour here), unless the
+// caller says the peer is reachable again: then it is dialled at once.
+func TestReachableEndsTheBackoff(t *testing.T) {
+	pn := newPeerNet(t)
+	cfg := comm.DefaultConfig()
+	cfg.BackoffMin, cfg.BackoffMax = time.Hour, time.Hour
+	a := pn.node(0, &cfg)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := lis.Addr().String()
+	require.NoError(t, lis.Close()) // nobody listens there now
+	ghost := pn.ident(1)
+	a.tr.Reachable(ghost.ID) // a peer never dialled: nothing to end
+	require.NoError(t, a.tr.Send(comm.Peer{ID: ghost.ID, Endpoint: addr}, transporttest.Env(5)))
+	require.Eventually(t, func() bool { return a.tr.Backoff(ghost.ID) == time.Hour }, 20*time.Second, time.Millisecond,
+		"the dial to a closed port should fail and back off")
+
+	lis, err = net.Listen("tcp", addr)
+	require.NoError(t, err)
+	srv := comm.NewServer(cfg, ghost, pn.msp())
+	tr, err := comm.NewGRPC(cfg, ghost, pn.msp(), nil)
+	require.NoError(t, err)
+	tr.Register(srv)
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(lis) }()
+	defer func() { _ = tr.Close(); srv.Stop(); <-served }()
+	a.tr.Reachable(ghost.ID)
+	require.Equal(t, 5, transporttest.Tag(t, transporttest.Recv(t, tr).Env), "the queued envelope, dialled for at once")
+	require.Zero(t, a.tr.Backoff(ghost.ID))
+}
+
 // TestReconnectAfterPeerRestart: b goes away (a sees Down) and comes back
 // on the same address; a's next Send redials it.
 func TestReconnectAfterPeerRestart(t *testing.T) {

@@ -77,6 +77,11 @@ type Transport interface {
 	Connect(ctx context.Context, endpoint string) (identity.PKIID, error)
 	// Disconnect closes any stream to the peer (a penalised or dead peer).
 	Disconnect(id identity.PKIID)
+	// Reachable tells the transport that the peer is alive again as far
+	// as the caller knows (membership readmitted it, or it restarted):
+	// dials to it that back off after failures may try again at once.
+	// Nothing happens for a peer not backing off.
+	Reachable(id identity.PKIID)
 	// Incoming delivers received envelopes.
 	Incoming() <-chan Message
 	// Events delivers connection up and down events.

@@ -53,6 +53,10 @@ func TestCrashedPeerDeclaredDeadThenReadmittedWithNewIncarnation(t *testing.T) {
 
 	// Restart with the next incarnation and an empty state; it bootstraps
 	// from peer 0.
+	reachable := make([]int, len(net.peers))
+	for i, sp := range net.peers {
+		reachable[i] = sp.reachable[vid]
+	}
 	restarted := net.add(victim, "org1", cfg, 2)
 	restarted.p.AddBootstrap(comm.Peer{ID: fakeID(0), Endpoint: "peer0:7051"})
 	net.collect(restarted)
@@ -70,6 +74,9 @@ func TestCrashedPeerDeclaredDeadThenReadmittedWithNewIncarnation(t *testing.T) {
 		}
 		if sp.tr.alive[vid] != 2 || sp.tr.readmits == 0 {
 			t.Fatalf("peer %d: victim admitted with incarnation %d (readmits %d), want 2", sp.idx, sp.tr.alive[vid], sp.tr.readmits)
+		}
+		if sp.reachable[vid] <= reachable[sp.idx] {
+			t.Fatalf("peer %d readmitted the victim without telling its transport it is reachable", sp.idx)
 		}
 	}
 	t.Logf("dead everywhere within %d ticks of the crash; readmitted everywhere %d ticks after restart",
@@ -235,5 +242,38 @@ func TestLeadershipTakesTheSendersWordOnly(t *testing.T) {
 	declare(1, 1, "org1")
 	if l, ok := p.Leader(); !ok || l != fakeID(1) {
 		t.Fatalf("leader %v (%v), want peer 1 after its own declaration", l, ok)
+	}
+}
+
+// A member silent past Expiration (a partition, a SIGSTOP) and then heard
+// again with the same incarnation is readmitted, and each peer tells its
+// transport the member is reachable: a redial backing off since the
+// silence began tries again at once.
+func TestReadmittedMemberIsReachable(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	net := convergedNet(t, 6, cfg, 5)
+	const victim = 4
+	vid := fakeID(victim)
+	net.peers[victim].down = true
+	net.ticks(cfg.Expiration + cfg.Expiration/10 + 1)
+	before := make([]int, len(net.peers))
+	for i, sp := range net.peers {
+		if i != victim && sp.p.IsAlive(vid) {
+			t.Fatalf("peer %d still lists the silent member: the test proves nothing", i)
+		}
+		before[i] = sp.reachable[vid]
+	}
+	net.peers[victim].down = false
+	for limit := net.now + 3*cfg.AliveInterval; net.now < limit && !net.converged(); {
+		net.tick()
+	}
+	if !net.converged() {
+		t.Fatalf("silent member not readmitted within %d ticks of its return", 3*cfg.AliveInterval)
+	}
+	for i, sp := range net.peers {
+		if i != victim && sp.reachable[vid] != before[i]+1 {
+			t.Fatalf("peer %d: told its transport %d times that the readmitted member is reachable, want once", i, sp.reachable[vid]-before[i])
+		}
 	}
 }

@@ -59,6 +59,9 @@ type simPeer struct {
 	tr      *recTracer
 	commits []Commit
 	down    bool
+	// reachable counts, per member, the times Ready told the transport
+	// it was reachable again.
+	reachable map[identity.PKIID]int
 }
 
 type simMsg struct {
@@ -117,6 +120,12 @@ func (n *simNet) collect(sp *simPeer) {
 		n.queue = append(n.queue, simMsg{from: sp.p.self.ID, to: m.To.ID, env: m.Env})
 	}
 	sp.commits = append(sp.commits, r.Commits...)
+	for _, id := range r.Reachable {
+		if sp.reachable == nil {
+			sp.reachable = make(map[identity.PKIID]int)
+		}
+		sp.reachable[id]++
+	}
 }
 
 // deliver runs rounds until nothing is in flight.

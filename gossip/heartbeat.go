@@ -314,5 +314,6 @@ func (p *Peer) heard(m *member, silence uint64) {
 		m.dead = false
 		p.syncLive(m.id)
 		p.tracer.MemberAlive(m.id, m.inc, true)
+		p.out.Reachable = append(p.out.Reachable, m.id)
 	}
 }

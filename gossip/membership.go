@@ -406,11 +406,13 @@ func (p *Peer) handleAliveAged(from identity.PKIID, env *pb.Envelope, a *pb.Aliv
 		m.dead = false
 		p.syncLive(id)
 		p.tracer.MemberAlive(id, m.inc, false)
+		p.out.Reachable = append(p.out.Reachable, id) // purged and back, perhaps
 	} else {
 		p.heard(m, silence)
 	}
 	if restarted {
 		p.heardFrom(id) // its process is back: so is its tree link (LinkDown)
+		p.out.Reachable = append(p.out.Reachable, id)
 	}
 	if relay && p.cfg.MaxView == 0 {
 		p.relay(from, id, env, nil)

@@ -361,6 +361,9 @@ func (n *Node) flush() {
 		n.log.Warn("peer banned for sending invalid blocks", "offender", id.String())
 		tr.Disconnect(id)
 	}
+	for _, id := range r.Reachable {
+		tr.Reachable(id)
+	}
 	now := time.Now()
 	for _, c := range r.Commits {
 		n.met.observeCommit(c, now)

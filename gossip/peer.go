@@ -40,6 +40,10 @@ type Ready struct {
 	Commits []Commit
 	// Disconnect lists penalised peers whose streams should be closed.
 	Disconnect []identity.PKIID
+	// Reachable lists members just heard of alive again (new, readmitted
+	// or restarted): dials to them that back off after failures may try
+	// again at once (comm.Transport.Reachable).
+	Reachable []identity.PKIID
 }
 
 // PeerDeps is what a Peer needs besides its Config.

@@ -97,6 +97,7 @@ func (q *queueTransport) Connect(context.Context, string) (identity.PKIID, error
 	return identity.PKIID{}, comm.ErrClosed
 }
 func (q *queueTransport) Disconnect(identity.PKIID)     {}
+func (q *queueTransport) Reachable(identity.PKIID)      {}
 func (q *queueTransport) Incoming() <-chan comm.Message { return q.in }
 func (q *queueTransport) Events() <-chan comm.Event     { return nil }
 func (q *queueTransport) Close() error                  { return nil }

@@ -149,6 +149,10 @@ func (e *Endpoint) Disconnect(id identity.PKIID) {
 	}
 }
 
+// Reachable does nothing: the in-memory network connects at once or not
+// at all, with no backoff to end.
+func (e *Endpoint) Reachable(identity.PKIID) {}
+
 // Close takes the member off the network, like Crash. It is idempotent.
 func (e *Endpoint) Close() error {
 	n := e.net
