@@ -235,15 +235,7 @@ func TestUnreachablePeerBacksOffThenGivesUpItsQueue(t *testing.T) {
 	require.Eventually(t, func() bool { return a.tr.Stats().Peers[ghost.ID].Dropped.Msgs == 3 }, 20*time.Second, time.Millisecond)
 
 	// The peer comes up at that address: the next Send gets through.
-	lis, err = net.Listen("tcp", dead)
-	require.NoError(t, err)
-	srv := comm.NewServer(cfg, ghost, pn.msp())
-	tr, err := comm.NewGRPC(cfg, ghost, pn.msp(), nil)
-	require.NoError(t, err)
-	tr.Register(srv)
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(lis) }()
-	defer func() { _ = tr.Close(); srv.Stop(); <-served }()
+	tr := serveAt(t, cfg, ghost, pn.msp(), dead)
 	require.NoError(t, a.tr.Send(comm.Peer{ID: ghost.ID, Endpoint: dead}, transporttest.Env(7)))
 	require.Equal(t, 7, transporttest.Tag(t, transporttest.Recv(t, tr).Env))
 }
@@ -266,15 +258,7 @@ func TestReachableEndsTheBackoff(t *testing.T) {
 	require.Eventually(t, func() bool { return a.tr.Backoff(ghost.ID) == time.Hour }, 20*time.Second, time.Millisecond,
 		"the dial to a closed port should fail and back off")
 
-	lis, err = net.Listen("tcp", addr)
-	require.NoError(t, err)
-	srv := comm.NewServer(cfg, ghost, pn.msp())
-	tr, err := comm.NewGRPC(cfg, ghost, pn.msp(), nil)
-	require.NoError(t, err)
-	tr.Register(srv)
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(lis) }()
-	defer func() { _ = tr.Close(); srv.Stop(); <-served }()
+	tr := serveAt(t, cfg, ghost, pn.msp(), addr)
 	a.tr.Reachable(ghost.ID)
 	require.Equal(t, 5, transporttest.Tag(t, transporttest.Recv(t, tr).Env), "the queued envelope, dialled for at once")
 	require.Zero(t, a.tr.Backoff(ghost.ID))
@@ -290,16 +274,24 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 	b.stop()
 	transporttest.RequireDown(t, comm.Event{Peer: b.id.ID, Org: "org2"}, transporttest.NextEvent(t, a.tr)) // b closed on purpose
 
-	lis, err := net.Listen("tcp", b.addr)
-	require.NoError(t, err)
-	tr, err := comm.NewGRPC(comm.DefaultConfig(), b.id, b.msp, nil)
-	require.NoError(t, err)
-	srv := comm.NewServer(comm.DefaultConfig(), b.id, b.msp)
-	tr.Register(srv)
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(lis) }()
-	defer func() { _ = tr.Close(); srv.Stop(); <-served }()
+	tr := serveAt(t, comm.DefaultConfig(), b.id, b.msp, b.addr)
 	require.NoError(t, a.tr.Send(b.peer(), transporttest.Env(2)))
 	require.Equal(t, 2, transporttest.Tag(t, transporttest.Recv(t, tr).Env))
 	require.True(t, transporttest.NextEvent(t, a.tr).Up)
+}
+
+// serveAt starts a transport for id, serving on addr (a port closed a
+// moment ago: a peer coming back), and stops it when the test ends.
+func serveAt(t *testing.T, cfg comm.Config, id *identity.Identity, msp *identity.MSP, addr string) *comm.GRPC {
+	t.Helper()
+	lis, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	srv := comm.NewServer(cfg, id, msp)
+	tr, err := comm.NewGRPC(cfg, id, msp, nil)
+	require.NoError(t, err)
+	tr.Register(srv)
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(lis) }()
+	t.Cleanup(func() { _ = tr.Close(); srv.Stop(); <-served })
+	return tr
 }
