@@ -3,10 +3,12 @@
 //
 // The Engine is a pure state machine in the style of etcd's raft: the caller
 // (the gossip node) drives logical time with Tick, feeds received messages to
-// Step and broadcasts, signed, whatever Tick returns to the live peers of its
-// organisation. The Engine starts no goroutine, opens no socket and never
-// reads the clock, so tests run thousands of ticks over many engines in
-// milliseconds and replay exactly from a seed.
+// Step and sends whatever Tick returns to each live peer of its
+// organisation, over streams that authenticate the sender (Step trusts its
+// from argument to be the message's originator). The Engine starts no
+// goroutine, opens no socket and never reads the clock, so tests run
+// thousands of ticks over many engines in milliseconds and replay exactly
+// from a seed.
 //
 // The algorithm is Hyperledger Fabric's, rewritten:
 //

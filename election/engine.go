@@ -156,8 +156,7 @@ func (e *Engine) LeaderDown(id identity.PKIID) {
 // Tick advances logical time by one tick. orgPeers are the live peers of the
 // organisation as membership sees them (self may be included; it is
 // ignored), selfHeight this peer's ledger height. It returns the messages to
-// broadcast to the organisation's live peers (signed by the caller); nil
-// most of the time.
+// send to each of the organisation's live peers; nil most of the time.
 func (e *Engine) Tick(orgPeers []Candidate, selfHeight uint64) []*pb.LeadershipMessage {
 	if e.cfg.Static {
 		return nil
