@@ -58,6 +58,9 @@ type CommitEvent struct {
 	Hash   []byte
 	Via    Via
 	Hops   uint32
+	// From is the peer whose copy was committed (this Node's own ID for a
+	// block from the orderer).
+	From identity.PKIID
 	// Time is when the Node committed it.
 	Time time.Time
 }
@@ -368,7 +371,7 @@ func (n *Node) flush() {
 	for _, c := range r.Commits {
 		n.met.observeCommit(c, now)
 		select {
-		case n.commits <- CommitEvent{Number: c.Number, Hash: c.Hash, Via: c.Via, Hops: c.Hops, Time: now}:
+		case n.commits <- CommitEvent{Number: c.Number, Hash: c.Hash, Via: c.Via, Hops: c.Hops, From: c.From, Time: now}:
 		default:
 			n.met.QueueDrops.WithLabelValues("commits").Inc()
 		}

@@ -26,6 +26,9 @@ type Commit struct {
 	// Hops is how many peer-to-peer hops the block made before it reached
 	// us (0 when injected here).
 	Hops uint32
+	// From is the peer whose copy was committed: this peer's own ID when
+	// the block was injected here (from the orderer).
+	From identity.PKIID
 	// CutTimeUnixNano is when the orderer cut the block (from its
 	// unsigned metadata: for measurement only).
 	CutTimeUnixNano int64

@@ -16,6 +16,7 @@ type pending struct {
 	hash  [32]byte
 	via   Via
 	hops  uint32
+	from  identity.PKIID // who sent the copy (ourselves when injected)
 }
 
 // pipeline is the path of a block: dedupe -> verify -> forward -> reorder
@@ -149,7 +150,7 @@ func (p *Peer) handleBlock(from identity.PKIID, b *pb.Block, w wireBlock, via Vi
 		p.tracer.BlockDuplicate(from, n, via)
 		return fmt.Errorf("block %d (second version): %w", n, ErrDuplicateBlock)
 	}
-	p.buffer[n] = pending{block: vb, hash: key.hash, via: via, hops: hops}
+	p.buffer[n] = pending{block: vb, hash: key.hash, via: via, hops: hops, from: from}
 	p.pullFarGap(n)
 	return p.commitReady()
 }
@@ -187,7 +188,7 @@ func (p *Peer) commitReady() error {
 		p.height++
 		p.tip = e.hash[:]
 		p.out.Commits = append(p.out.Commits, Commit{
-			Number: p.height - 1, Hash: p.tip, Via: e.via, Hops: e.hops,
+			Number: p.height - 1, Hash: p.tip, Via: e.via, Hops: e.hops, From: e.from,
 			CutTimeUnixNano: e.block.Block().GetMetadata().GetCutTimeUnixNano(),
 		})
 		p.tracer.BlockCommitted(p.height-1, e.via, e.hops)

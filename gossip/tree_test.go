@@ -3,6 +3,7 @@ package gossip
 import (
 	"testing"
 
+	"github.com/blockgossip/blockgossip/identity"
 	"github.com/blockgossip/blockgossip/ledger"
 	pb "github.com/blockgossip/blockgossip/protos"
 )
@@ -51,6 +52,50 @@ func TestTreePushReachesAllWithAboutOneCopy(t *testing.T) {
 	t.Logf("tree push, 100 peers: %.2f copies per peer for block 0, %.3f for blocks 10-49", first, steady)
 	if steady > 1.2 {
 		t.Fatalf("steady state: %.3f copies per peer per block, want <= 1.2", steady)
+	}
+}
+
+// Each commit names the peer whose copy it was: the orderer's block at the
+// leader names the leader, and a pushed copy names a peer that committed
+// the block one hop nearer the orderer. The bench rebuilds a block's path
+// to its last peer from these.
+func TestCommitNamesTheCopysSender(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PullEnabled = false
+	net := seededNet(t, 30, cfg, 31)
+	chain := makeChain(testOrderer, 5, 31)
+	for _, b := range chain {
+		net.inject(0, b)
+		net.ticks(cfg.GraftTimeout + 1)
+	}
+	byPeer := make(map[identity.PKIID]map[uint64]Commit, len(net.peers))
+	for _, sp := range net.peers {
+		m := make(map[uint64]Commit, len(sp.commits))
+		for _, c := range sp.commits {
+			m[c.Number] = c
+		}
+		byPeer[sp.p.self.ID] = m
+	}
+	pushed := 0
+	for _, sp := range net.peers {
+		for _, c := range sp.commits {
+			switch {
+			case c.Via == ViaOrderer:
+				if c.From != sp.p.self.ID {
+					t.Fatalf("peer %d: block %d from the orderer names %v, want itself", sp.idx, c.Number, c.From)
+				}
+			case c.Via == ViaPush:
+				pushed++
+				// A graft's answer starts the hop count again at 1.
+				parent, ok := byPeer[c.From][c.Number]
+				if !ok || c.From == sp.p.self.ID || (parent.Hops+1 != c.Hops && c.Hops != 1) {
+					t.Fatalf("peer %d: block %d at hop %d names %v, which committed it at hop %d (%v)", sp.idx, c.Number, c.Hops, c.From, parent.Hops, ok)
+				}
+			}
+		}
+	}
+	if pushed < len(chain)*(len(net.peers)-1)/2 {
+		t.Fatalf("only %d pushed commits: the test proves little", pushed)
 	}
 }
 

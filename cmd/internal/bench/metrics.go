@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/blockgossip/blockgossip/gossip"
+	"github.com/blockgossip/blockgossip/identity"
 )
 
 // Cut is one timed block as the orderer cut it.
@@ -28,6 +29,9 @@ type Delivery struct {
 	// leader's commit is 0, its push 1): the depth of the peer in the
 	// block's dissemination tree.
 	Hops uint32
+	// From is the peer whose copy was committed: the peer itself for a
+	// block from the orderer; zero when not known.
+	From identity.PKIID
 }
 
 // Traffic is what all peers received during the timed part of a run.
@@ -72,6 +76,10 @@ type Record struct {
 	Cuts       []Cut
 	Deliveries []Delivery
 	Traffic    Traffic
+	// PeerIDs maps peer indexes to PKI-IDs, so that Compute can follow
+	// each block's copies back from its last peer (BlockTiming.LastPath).
+	// Optional.
+	PeerIDs []identity.PKIID
 }
 
 // Percentiles of a latency distribution, in milliseconds.
@@ -169,6 +177,54 @@ type BlockTiming struct {
 	LastVia  string `json:"last_via"`
 	// LastHops is the hop count of the last peer's copy.
 	LastHops uint32 `json:"last_hops"`
+	// LastPath is the way the last peer's copy came, from the peer that
+	// had it from the orderer to the last peer: when each committed it. A
+	// long gap between two steps is where the block stalled. Empty when
+	// the record names no senders.
+	LastPath []PathStep `json:"last_path,omitempty"`
+}
+
+// PathStep is one peer on a block's way to its last peer.
+type PathStep struct {
+	Peer int `json:"peer"`
+	// AtMs is when the peer committed the block, ms after its cut.
+	AtMs float64 `json:"at_ms"`
+	Via  string  `json:"via"`
+	Hops uint32  `json:"hops"`
+}
+
+// maxPath bounds a traced path: far more hops than any tree has, and a
+// guard against a cycle in a malformed record.
+const maxPath = 64
+
+// lastPath follows the copies of a block back from its last delivery:
+// ds are the block's counted deliveries, index maps PKI-IDs to peers.
+func lastPath(last Delivery, ds []Delivery, index map[identity.PKIID]int, cut time.Time) []PathStep {
+	if len(index) == 0 {
+		return nil
+	}
+	byPeer := make(map[int]Delivery, len(ds))
+	for _, d := range ds {
+		byPeer[d.Peer] = d
+	}
+	path := []Delivery{last}
+	for cur := last; len(path) < maxPath; {
+		from, ok := index[cur.From]
+		if !ok || from == cur.Peer {
+			break // the orderer's copy, or a sender we do not know
+		}
+		prev, ok := byPeer[from]
+		if !ok {
+			break
+		}
+		path = append(path, prev)
+		cur = prev
+	}
+	steps := make([]PathStep, len(path))
+	for i, d := range path {
+		steps[len(path)-1-i] = PathStep{Peer: d.Peer, AtMs: ms(d.At.Sub(cut)), Via: d.Via.String(), Hops: d.Hops}
+	}
+	return steps
 }
 
 // Compute derives the figures of a record. Deliveries of blocks not in
@@ -222,6 +278,10 @@ func Compute(r Record) Figures {
 	f.DeliveryRatio = float64(deliveries) / float64(r.Peers*planned)
 	f.IncompleteBlocks = planned - blocks
 
+	index := make(map[identity.PKIID]int, len(r.PeerIDs))
+	for i, id := range r.PeerIDs {
+		index[id] = i
+	}
 	first := slices.MinFunc(r.Cuts, func(a, b Cut) int { return a.At.Compare(b.At) }).At
 	f.PerBlock = []BlockTiming{}
 	var ttl, lat []float64
@@ -240,7 +300,8 @@ func Compute(r Record) Figures {
 		}
 		ttl = append(ttl, ms(last.At.Sub(cut)))
 		f.PerBlock = append(f.PerBlock, BlockTiming{Number: r.Cuts[i].Number, CutMs: ms(cut.Sub(first)),
-			TimeToLastMs: ms(last.At.Sub(cut)), LastPeer: last.Peer, LastVia: last.Via.String(), LastHops: last.Hops})
+			TimeToLastMs: ms(last.At.Sub(cut)), LastPeer: last.Peer, LastVia: last.Via.String(), LastHops: last.Hops,
+			LastPath: lastPath(last, ds, index, cut)})
 	}
 	slices.Sort(ttl)
 	slices.Sort(lat)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/blockgossip/blockgossip/gossip"
+	"github.com/blockgossip/blockgossip/identity"
 	pb "github.com/blockgossip/blockgossip/protos"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -103,6 +104,38 @@ func TestComputeKnownNetwork(t *testing.T) {
 	// blocks and 5 x 1000 committed bytes in it.
 	assert.InDelta(t, 2/2.005, f.BlocksPerS, 1e-9)
 	assert.InDelta(t, 5000/2.005/1e6, f.MBPerS, 1e-12)
+}
+
+// With the peers' PKI-IDs, each block's per-block timing carries the way
+// its last peer's copy came: orderer -> 0 -> 2 -> 1 here, with when each
+// step committed it. A sender not in the record ends the path.
+func TestComputeTracesTheLastPeersPath(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := time.Millisecond
+	ids := []identity.PKIID{{1}, {2}, {3}}
+	r := Record{
+		Peers:   3,
+		PeerIDs: ids,
+		Cuts:    []Cut{{Number: 1, At: t0, Bytes: 10}, {Number: 2, At: t0.Add(time.Second), Bytes: 10}},
+		Deliveries: []Delivery{
+			{Peer: 0, Number: 1, At: t0.Add(5 * ms), Via: gossip.ViaOrderer, From: ids[0]},
+			{Peer: 2, Number: 1, At: t0.Add(9 * ms), Via: gossip.ViaPush, Hops: 1, From: ids[0]},
+			{Peer: 1, Number: 1, At: t0.Add(80 * ms), Via: gossip.ViaPush, Hops: 2, From: ids[2]},
+			{Peer: 0, Number: 2, At: t0.Add(time.Second + 5*ms), Via: gossip.ViaOrderer, From: ids[0]},
+			{Peer: 1, Number: 2, At: t0.Add(time.Second + 7*ms), Via: gossip.ViaPush, Hops: 1, From: ids[0]},
+			{Peer: 2, Number: 2, At: t0.Add(time.Second + 30*ms), Via: gossip.ViaPull, From: identity.PKIID{9}},
+		},
+	}
+	f := Compute(r)
+	require.Len(t, f.PerBlock, 2)
+	assert.Equal(t, []PathStep{
+		{Peer: 0, AtMs: 5, Via: "orderer"},
+		{Peer: 2, AtMs: 9, Via: "push", Hops: 1},
+		{Peer: 1, AtMs: 80, Via: "push", Hops: 2},
+	}, f.PerBlock[0].LastPath, "the stall is between peer 2 (9 ms) and peer 1 (80 ms)")
+	assert.Equal(t, []PathStep{{Peer: 2, AtMs: 30, Via: "pull"}}, f.PerBlock[1].LastPath, "an unknown sender ends the path")
+	r.PeerIDs = nil
+	assert.Nil(t, Compute(r).PerBlock[0].LastPath, "no PKI-IDs, no paths")
 }
 
 func TestComputeDirectDeliveryIsOne(t *testing.T) {

@@ -272,6 +272,15 @@ func (n *network) startPeer(ctx context.Context, p *peerNode, boot []string, rec
 	return nil
 }
 
+// peerIDs lists the peers' PKI-IDs by index.
+func (n *network) peerIDs() []identity.PKIID {
+	ids := make([]identity.PKIID, len(n.peers))
+	for i, p := range n.peers {
+		ids[i] = p.id.ID
+	}
+	return ids
+}
+
 // stop stops every node, transport, server and the orderer, and removes
 // the orderer's ledger. It is safe on a partly started network, and
 // idempotent.

@@ -158,7 +158,7 @@ func Run(ctx context.Context, opts Options, profileName string, progress Progres
 	debug.SetGCPercent(res.GCPercent)
 	res.TimedSeconds = time.Since(start).Seconds()
 
-	r := Record{Peers: opts.Peers, Planned: opts.Blocks, Cuts: cuts, Deliveries: rec.timed(), Traffic: traffic}
+	r := Record{Peers: opts.Peers, Planned: opts.Blocks, Cuts: cuts, Deliveries: rec.timed(), Traffic: traffic, PeerIDs: net.peerIDs()}
 	res.Figures = Compute(r)
 	res.Deliveries = len(r.Deliveries)
 	res.BlockBytesReceived, res.ControlBytesReceived = traffic.BlockBytes, traffic.ControlBytes
@@ -450,7 +450,7 @@ func (r *recorder) commit(peer int, ev gossip.CommitEvent) {
 	if ev.Number == 0 { // genesis: warm-up, not timed
 		return
 	}
-	d := Delivery{Peer: peer, Number: ev.Number, At: ev.Time, Via: ev.Via, Hops: ev.Hops}
+	d := Delivery{Peer: peer, Number: ev.Number, At: ev.Time, Via: ev.Via, Hops: ev.Hops, From: ev.From}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if w := r.warm[ev.Number]; w != nil {
