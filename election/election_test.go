@@ -583,24 +583,12 @@ func TestUnbelievableHeightIsNoBetterCandidate(t *testing.T) {
 	cfg := DefaultConfig()
 	c := newCluster(t, cfg, 4, 14)
 	const height = 10
+	c.ordererHeight = height                         // probes keep the orderer's height fresh
 	c.nodes[0].mute, c.nodes[0].height = true, 1<<40 // listed by all, heard by none
 	for i := 1; i < 4; i++ {
 		c.nodes[i].height = height
 	}
-	run := func(limit int) (leader, ticks int) {
-		for ticks = 0; ticks <= limit; ticks++ {
-			if l, ok := c.agreed(); ok {
-				return l, ticks
-			}
-			for i := 1; i < 4; i++ {
-				c.nodes[i].e.ObserveOrdererHeight(height) // probes keep the orderer's height fresh
-			}
-			c.step()
-		}
-		t.Fatalf("no agreed leader after %d ticks: leaders %v", limit, c.leaders())
-		return -1, 0
-	}
-	if l, ticks := run(cfg.StartupGrace + cfg.ElectionDuration + 3); l != 1 {
+	if l, ticks := c.runUntilAgreed(cfg.StartupGrace + cfg.ElectionDuration + 3); l != 1 {
 		t.Fatalf("leader %d, want 1", l)
 	} else {
 		t.Logf("first leader after %d ticks", ticks)
@@ -609,7 +597,7 @@ func TestUnbelievableHeightIsNoBetterCandidate(t *testing.T) {
 	for i := 2; i < 4; i++ {
 		c.nodes[i].e.LeaderDown(c.nodes[1].id)
 	}
-	l, ticks := run(cfg.LeaderAliveThreshold + cfg.LeaderGrace + cfg.ElectionDuration + 4)
+	l, ticks := c.runUntilAgreed(cfg.LeaderAliveThreshold + cfg.LeaderGrace + cfg.ElectionDuration + 4)
 	if l != 2 {
 		t.Fatalf("leader %d, want 2", l)
 	}

@@ -21,6 +21,9 @@ type cluster struct {
 	group []int // partition: engines talk only within the same group
 	now   int
 	sent  int // messages broadcast so far
+	// ordererHeight, when above 0, is observed by every driven engine
+	// before each tick, as the followers' orderer probes would.
+	ordererHeight uint64
 }
 
 type member struct {
@@ -96,6 +99,9 @@ func (c *cluster) step() {
 	for i, m := range c.nodes {
 		if !m.up || m.mute {
 			continue
+		}
+		if c.ordererHeight > 0 {
+			m.e.ObserveOrdererHeight(c.ordererHeight)
 		}
 		var peers []Candidate
 		for j, p := range c.nodes {
