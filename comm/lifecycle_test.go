@@ -224,10 +224,7 @@ func TestUnreachablePeerBacksOffThenGivesUpItsQueue(t *testing.T) {
 	cfg := comm.DefaultConfig()
 	cfg.BackoffMin, cfg.BackoffMax = 5*time.Millisecond, 20*time.Millisecond
 	a := pn.node(0, &cfg)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	dead := lis.Addr().String()
-	require.NoError(t, lis.Close()) // nobody listens there now
+	dead := deadAddr(t)
 	ghost := pn.ident(1)
 	for i := range 3 {
 		require.NoError(t, a.tr.Send(comm.Peer{ID: ghost.ID, Endpoint: dead}, transporttest.Env(i)), "Send never fails for an unreachable peer")
@@ -248,10 +245,7 @@ func TestReachableEndsTheBackoff(t *testing.T) {
 	cfg := comm.DefaultConfig()
 	cfg.BackoffMin, cfg.BackoffMax = time.Hour, time.Hour
 	a := pn.node(0, &cfg)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := lis.Addr().String()
-	require.NoError(t, lis.Close()) // nobody listens there now
+	addr := deadAddr(t)
 	ghost := pn.ident(1)
 	a.tr.Reachable(ghost.ID) // a peer never dialled: nothing to end
 	require.NoError(t, a.tr.Send(comm.Peer{ID: ghost.ID, Endpoint: addr}, transporttest.Env(5)))
