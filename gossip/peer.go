@@ -45,7 +45,9 @@ type Ready struct {
 	Disconnect []identity.PKIID
 	// Reachable lists members just heard of alive again (new, readmitted
 	// or restarted): dials to them that back off after failures may try
-	// again at once (comm.Transport.Reachable).
+	// again at once (comm.Transport.Reachable). A restarted member that
+	// was also readmitted is listed twice; the second call finds no
+	// backoff left to end.
 	Reachable []identity.PKIID
 }
 
